@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from pixmorph.nets.sr_discriminator import SRDiscriminator
 from pixmorph.nets.srresnet import SRResNet
 
 
@@ -65,3 +66,52 @@ def test_srresnet_output_is_linear_not_tanh() -> None:
     nn.init.constant_(net.tail.bias, 3.0)  # a tanh head could never exceed 1
     with torch.no_grad():
         assert net(torch.zeros(1, 3, 8, 8)).min() > 1.0
+
+
+def test_discriminator_layers_follow_the_paper() -> None:
+    d = SRDiscriminator(n_feats=8)
+    convs = [m for m in d.features if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [8, 8, 16, 16, 32, 32, 64, 64]
+    assert [c.stride[0] for c in convs] == [1, 2, 1, 2, 1, 2, 1, 2]
+    # BN after every conv but the first; a LeakyReLU(0.2) after each.
+    kinds = [type(m) for m in d.features]
+    assert kinds[:2] == [nn.Conv2d, nn.LeakyReLU]
+    assert kinds[2:] == [nn.Conv2d, nn.BatchNorm2d, nn.LeakyReLU] * 7
+    assert all(m.negative_slope == 0.2 for m in d.modules() if isinstance(m, nn.LeakyReLU))
+    dense = [m for m in d.head if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in dense] == [(64 * 6 * 6, 1024), (1024, 1)]
+
+
+def test_discriminator_default_param_count() -> None:
+    # The first conv keeps its bias (no BN follows); the other seven feed BN and have none.
+    convs = conv(3, 64, 3) + conv(64, 64, 3, bias=False)  # 1,792 + 36,864
+    convs += conv(64, 128, 3, bias=False) + conv(128, 128, 3, bias=False)  # 73,728 + 147,456
+    convs += conv(128, 256, 3, bias=False) + conv(256, 256, 3, bias=False)  # 294,912 + 589,824
+    convs += conv(256, 512, 3, bias=False) + conv(512, 512, 3, bias=False)  # 1,179,648 + 2,359,296
+    bns = 2 * (64 + 128 + 128 + 256 + 256 + 512 + 512)  # 3,712
+    dense = (512 * 6 * 6 * 1024 + 1024) + (1024 * 1 + 1)  # 18,875,392 + 1,025
+    assert convs + bns + dense == 23_563_649
+    assert n_params(SRDiscriminator()) == convs + bns + dense
+
+
+@pytest.mark.parametrize("size", [(96, 96), (64, 64), (128, 128), (50, 71)])
+def test_discriminator_logit_shape(size: tuple[int, int]) -> None:
+    d = SRDiscriminator(in_ch=3, n_feats=8)
+    assert d(torch.randn(2, 3, *size)).shape == (2, 1)
+
+
+@pytest.mark.parametrize("input_size", [96, 128])
+def test_discriminator_pool_is_identity_at_input_size(input_size: int) -> None:
+    d = SRDiscriminator(n_feats=8, input_size=input_size).eval()
+    x = torch.randn(2, 3, input_size, input_size)
+    with torch.no_grad():
+        feats = d.features(x)
+        assert feats.shape == (2, 64, input_size // 16, input_size // 16)
+        assert torch.equal(d.pool(feats), feats)
+        assert torch.equal(d(x), d.head(feats))
+
+
+@pytest.mark.parametrize("input_size", [0, 90, 100])
+def test_discriminator_rejects_input_size_not_multiple_of_16(input_size: int) -> None:
+    with pytest.raises(ValueError, match="multiple of 16"):
+        SRDiscriminator(input_size=input_size)
