@@ -6,14 +6,13 @@ from torch import Tensor, nn
 
 
 class SRDiscriminator(nn.Module):
-    """Scores a (B, in_ch, H, W) image in [-1, 1] as real or fake; returns (B, 1) logits.
+    """Scores a (B, in_ch, H, W) image in [-1, 1] as real or fake: (B, 1) logits, no sigmoid."""
 
-    The dense head is sized for `input_size` crops (96 in the paper): four stride-2 convs leave an
-    (input_size/16)^2 grid. An AdaptiveAvgPool2d to that grid lets other crop sizes through; it is
-    the identity at `input_size`, and elsewhere it averages (or, for smaller crops, repeats)
-    features, so scores are best compared at the size the discriminator was trained on.
-    No sigmoid: pair the logits with BCEWithLogitsLoss (or any logit-based GAN loss).
-    """
+    # The dense head is sized for `input_size` crops (96 in the paper): four stride-2 convs leave
+    # an (input_size / 16)^2 grid. An AdaptiveAvgPool2d to that grid lets other crop sizes through;
+    # it is the identity at `input_size` and elsewhere averages (for smaller crops, repeats)
+    # features, so scores are best compared at the crop size the discriminator was trained on.
+    # Logits pair with BCEWithLogitsLoss or any logit-based GAN loss.
 
     def __init__(self, in_ch: int = 3, n_feats: int = 64, input_size: int = 96) -> None:
         super().__init__()

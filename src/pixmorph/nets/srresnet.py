@@ -45,14 +45,13 @@ def upsampler(n_feats: int, scale: int) -> nn.Sequential:
 
 
 class SRResNet(nn.Module):
-    """SRGAN generator: maps a (B, in_ch, H, W) image to (B, out_ch, scale*H, scale*W).
+    """SRGAN generator: (B, in_ch, H, W) in [-1, 1] -> (B, out_ch, scale*H, scale*W), no tanh."""
 
-    Value convention: input and target are in pixmorph's [-1, 1]; the output is the last conv's
-    linear response with no tanh, so it may overshoot [-1, 1] slightly and callers clamp when
-    turning it into an image. Why linear: the paper's generator ends in a plain conv, and a tanh
-    saturates exactly where an MSE-trained SR net must be precise (pure black/white pixels need
-    infinite pre-activations), slowing MSE pre-training. PReLU slopes are one per layer.
-    """
+    # Values: input and target use pixmorph's [-1, 1]; the output is the last conv's linear
+    # response, so it may overshoot [-1, 1] slightly and callers clamp when making an image.
+    # Why no tanh: the paper's figure ends in a plain 9x9 conv, and a tanh saturates exactly where
+    # an MSE-trained SR net must be precise (pure black or white pixels would need infinite
+    # pre-activations), slowing MSE pre-training. PReLU has one slope per layer.
 
     def __init__(
         self,
