@@ -1,0 +1,101 @@
+"""Atomic checkpoint files that describe themselves and load without unpickling code."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "pixmorph-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, truncated, corrupt or not pixmorph's."""
+
+
+def save_atomic(obj: dict[str, Any], path: str | Path) -> Path:
+    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(p.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+    return p
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint with weights_only=True; truncation or corruption is a CheckpointError."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint {p} does not exist")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # zip errors, unpickling refusals, EOF: all mean "not usable"
+        raise CheckpointError(
+            f"checkpoint {p} could not be read ({type(e).__name__}: {e}); it is truncated, "
+            "corrupt, or holds objects other than tensors and plain values"
+        ) from e
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{p} does not hold a mapping; it is not a pixmorph checkpoint")
+    return obj
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a pixmorph checkpoint (a file, or a run folder's latest) and check its format."""
+    p = resolve_path(path)
+    obj = load_file(p)
+    if obj.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{p} is not a pixmorph checkpoint (no format marker); "
+            "plain state dicts from other tools need `pixmorph import-weights`"
+        )
+    if obj.get("version", 0) > VERSION:
+        raise CheckpointError(f"{p} was written by a newer pixmorph (format {obj['version']})")
+    return obj
+
+
+def resolve_path(path: str | Path) -> Path:
+    """A run folder means its checkpoints/latest.pt; a file is itself."""
+    p = Path(path)
+    if p.is_dir():
+        for candidate in (p / "checkpoints" / "latest.pt", p / "latest.pt"):
+            if candidate.is_file():
+                return candidate
+        raise CheckpointError(f"{p} is a folder without checkpoints/latest.pt; is it a run folder?")
+    if not p.exists():
+        raise CheckpointError(f"checkpoint {p} does not exist")
+    return p
+
+
+def rng_state() -> dict[str, Any]:
+    """Torch RNG states (CPU and every CUDA device) as tensors."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what rng_state() saved."""
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

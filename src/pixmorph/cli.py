@@ -1,0 +1,52 @@
+"""The `pixmorph` command: one subcommand per module in pixmorph.commands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pixmorph import __version__
+from pixmorph.checkpoint import CheckpointError
+from pixmorph.commands import data, demo, evaluate, train, translate
+from pixmorph.commands.console import setup_logging
+from pixmorph.config import ConfigError
+from pixmorph.data.images import DataError
+
+COMMANDS = [train, translate, evaluate, data, demo]
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="pixmorph",
+        description="GAN image-to-image translation: train, translate, evaluate.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"pixmorph {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script and of `python -m pixmorph`."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(logging.WARNING if args.quiet else logging.INFO)
+    try:
+        return int(args.run(args) or 0)
+    except (ConfigError, DataError, CheckpointError, FileExistsError) as e:
+        print(f"pixmorph {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"pixmorph {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

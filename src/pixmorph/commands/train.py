@@ -1,0 +1,119 @@
+"""`pixmorph train`: train a method from a recipe, flags and key=value overrides."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pixmorph.commands.console import TrainProgress
+from pixmorph.config import ConfigError, build_config, merge, parse_overrides, read_yaml, to_dict
+from pixmorph.train import Trainer, TrainingInterrupted
+
+RECIPE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model",
+        description="Train a model. Settings: defaults < RECIPE < flags < key=value overrides. "
+        "Any setting can be overridden, e.g. train.lr=1e-4 model.generator.norm=instance.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("items", nargs="*", metavar="[RECIPE.yaml] [key=value ...]")
+    p.add_argument("--method", help="method to train (pix2pix, ...)")
+    p.add_argument("--data", help="folder of images, or a root holding train/ (and test/ or val/)")
+    p.add_argument("--direction", choices=["AtoB", "BtoA"], help="which half is the input")
+    p.add_argument("--steps", type=int, help="total training steps (with --resume: a new total)")
+    p.add_argument("--size", type=int, help="training crop size (load size scales with it)")
+    p.add_argument("--batch-size", type=int, help="images per step")
+    p.add_argument("--out", help="run folder")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def flag_tree(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the common flags stand for."""
+    tree: dict[str, Any] = {}
+    if args.method:
+        tree["method"] = args.method
+    if args.out:
+        tree["out"] = args.out
+    data: dict[str, Any] = {}
+    if args.data:
+        data["root"] = args.data
+    if args.direction:
+        data["direction"] = args.direction
+    if args.size is not None:
+        if args.size < 8:
+            raise ConfigError(f"--size {args.size}: the crop size must be at least 8")
+        data["crop_size"] = args.size
+        data["load_size"] = round(args.size * 286 / 256)  # the published 286/256 jitter ratio
+    if data:
+        tree["data"] = data
+    train: dict[str, Any] = {}
+    if args.steps is not None:
+        train["steps"] = args.steps
+    if args.batch_size is not None:
+        train["batch_size"] = args.batch_size
+    if train:
+        tree["train"] = train
+    return tree
+
+
+def split_items(items: list[str]) -> tuple[str | None, list[str]]:
+    """The optional recipe path (first item) and the key=value overrides."""
+    recipe = None
+    overrides = []
+    for i, item in enumerate(items):
+        if "=" not in item and item.lower().endswith(RECIPE_SUFFIXES) and i == 0:
+            recipe = item
+        elif "=" not in item:
+            raise ConfigError(
+                f"{item!r} is neither a recipe file (.yaml) given first nor a key=value override"
+            )
+        else:
+            overrides.append(item)
+    return recipe, overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    recipe, override_items = split_items(args.items)
+    user = merge(flag_tree(args), parse_overrides(override_items))
+    if args.resume:
+        if recipe:
+            raise ConfigError(
+                "--resume continues a run with its saved config; do not give a recipe"
+            )
+        trainer = Trainer.resume(args.resume, user)
+    else:
+        tree = merge(read_yaml(recipe), user) if recipe else user
+        if "out" not in tree:
+            tree["out"] = str(Path("runs") / str(tree.get("method", "pix2pix")))
+        trainer = Trainer(build_config(tree))
+    cfg = trainer.cfg
+    if args.dry_run:
+        sys.stdout.write(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        return 0
+    start = int(trainer._resume_from["step"]) if trainer._resume_from else 0
+    progress = TrainProgress(start, cfg.train.steps, enabled=not args.no_progress)
+    trainer.progress = progress
+    try:
+        run_dir = trainer.fit()
+    except TrainingInterrupted as e:
+        progress.close()
+        print(
+            f"stopped at step {e.step}; continue with: pixmorph train --resume {cfg.out}",
+            file=sys.stderr,
+        )
+        return 130
+    progress.close()
+    print(f"run folder: {run_dir}")
+    print(f"checkpoint: {Path(run_dir) / 'checkpoints' / 'latest.pt'}")
+    return 0

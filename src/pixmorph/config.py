@@ -1,0 +1,239 @@
+"""Typed run configuration: dataclasses, YAML I/O and checked `key=value` overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+Direction = Literal["AtoB", "BtoA"]
+Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+
+class ConfigError(ValueError):
+    """A setting is unknown or has a bad value; the message names it and the valid choices."""
+
+
+@dataclass
+class DataConfig:
+    """Where the images are and how they are prepared."""
+
+    root: str = ""  # a folder of images, or a root holding train/ (and val/ or test/)
+    direction: Direction = "AtoB"
+    load_size: int = 286
+    crop_size: int = 256
+    preprocess: Preprocess = "resize_and_crop"
+    flip: bool = True
+    in_channels: int = 3
+    out_channels: int = 3
+    num_workers: int = 0
+    cache: bool = False  # keep decoded images in memory
+    verify: bool = True  # decode every file once at start, so bad files fail early
+    skip_bad_files: bool = False  # drop unreadable/ill-shaped files with a counted warning
+    max_images: int = 0  # 0: all
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation schedule and the loop's bookkeeping."""
+
+    steps: int = 20000
+    batch_size: int = 1
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    decay_start: float = 0.5  # fraction of steps at constant LR, then linear decay to 0
+    seed: int = 0
+    device: str = "auto"  # auto, cpu, cuda, cuda:N, mps
+    precision: Precision = "fp32"
+    log_every: int = 10
+    sample_every: int = 200
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2  # step_*.pt files kept besides latest.pt
+    num_samples: int = 4  # images in each sample grid
+
+
+@dataclass
+class Config:
+    """A whole run: which method, on what data, trained how. `model` is the method's own config."""
+
+    method: str = "pix2pix"
+    out: str = "runs/pix2pix"
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    model: Any = None
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A plain dict of primitives (safe for YAML, JSON and weights-only checkpoints)."""
+    return dataclasses.asdict(cfg)
+
+
+def _describe(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check `value` against the annotation `tp`, converting only lossless cases (int -> float)."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{key}: {value!r} is not valid; {_describe(tp)}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(f"{key}: {value!r} fits none of {tp}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping of settings, got {value!r}")
+        return from_dict(tp, value, prefix=f"{key}.")
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        (item,) = typing.get_args(tp)[:1] or (Any,)
+        items = [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    return value  # Any
+
+
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    """Build dataclass `cls` from a mapping, rejecting unknown keys and ill-typed values."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise ConfigError(
+            f"unknown setting {prefix}{unknown[0]}; valid keys under "
+            f"{prefix.rstrip('.') or 'the top level'}: {', '.join(names)}"
+        )
+    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value, read as YAML (so 3 is an int, 1e-4 a float, true a bool)."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    # YAML reads 1e-4 (no dot) as a string; accept it as the number it looks like
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    """Set `a.b.c=value` in a nested dict, creating the intermediate mappings."""
+    parts = key.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{key}: {part} is a value, not a group of settings")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`["train.steps=10", "model.lambda_l1=50"]` -> a nested dict."""
+    tree: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value (e.g. train.steps=1000)")
+        key, text = item.split("=", 1)
+        if not key:
+            raise ConfigError(f"override {item!r} has no key")
+        set_dotted(tree, key.strip(), parse_value(text))
+    return tree
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge `update` into a copy of `base`."""
+    out = dict(base)
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a recipe file; a missing file or a non-mapping is a ConfigError naming it."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"recipe {p} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"recipe {p} is not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"recipe {p} must hold a mapping of settings, not {type(data).__name__}")
+    return data
+
+
+def write_yaml(path: str | Path, data: dict[str, Any]) -> None:
+    """Write a plain dict as YAML, keys in definition order."""
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def build_config(tree: dict[str, Any]) -> Config:
+    """Build and resolve a Config from a nested dict; the method fills in and checks its part."""
+    from pixmorph.methods.registry import get_method  # late: methods import this module
+
+    method_name = tree.get("method", Config.method)
+    method_cls = get_method(method_name)
+    defaults = method_cls.default_overrides()
+    tree = merge(defaults, {k: v for k, v in tree.items()})
+    rest = {k: v for k, v in tree.items() if k != "model"}
+    cfg = from_dict(Config, rest)
+    model_tree = tree.get("model") or {}
+    if not isinstance(model_tree, dict):
+        raise ConfigError("model: expected a mapping of the method's settings")
+    cfg.model = from_dict(method_cls.Config, model_tree, prefix="model.")
+    return method_cls.resolve(cfg)
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Rebuild a Config saved with a run or checkpoint."""
+    return build_config(data)

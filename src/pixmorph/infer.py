@@ -1,0 +1,136 @@
+"""Load a trained generator and translate images of any size, from Python or the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from pixmorph.checkpoint import load_checkpoint
+from pixmorph.config import Config, config_from_dict
+from pixmorph.data.images import convert_mode, to_pil, to_tensor
+from pixmorph.device import autocast, pick_device
+from pixmorph.methods.base import Generator
+from pixmorph.methods.registry import get_method
+
+
+@dataclass
+class Translator:
+    """A loaded generator plus what it needs to take images of any size."""
+
+    generator: Generator
+    config: Config
+    direction: str | None
+    device: torch.device
+    precision: str = "fp32"
+    step: int = 0
+
+    @property
+    def in_channels(self) -> int:
+        return self.generator.in_channels
+
+    @property
+    def out_channels(self) -> int:
+        return self.generator.out_channels
+
+    @torch.inference_mode()
+    def __call__(self, x: Tensor, fit: str = "pad") -> Tensor:
+        """Translate a batch (B, C, H, W) in [-1, 1] of any H, W; output is scale x (H, W)."""
+        g = self.generator
+        if x.shape[1] != g.in_channels:
+            raise ValueError(f"the generator takes {g.in_channels} channels, got {x.shape[1]}")
+        h, w = x.shape[2:]
+        m = g.size_multiple
+        x = x.to(self.device)
+        if fit == "pad":
+            ph, pw = (-h) % m, (-w) % m
+            if ph or pw:
+                # replicate padding works for any amount (reflect needs pad < size)
+                x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode="replicate")
+        elif fit == "resize":
+            th, tw = max(m, round(h / m) * m), max(m, round(w / m) * m)
+            if (th, tw) != (h, w):
+                x = F.interpolate(x, size=(th, tw), mode="bicubic", align_corners=False)
+        else:
+            raise ValueError(f"fit must be 'pad' or 'resize', got {fit!r}")
+        with autocast(self.device, self.precision):
+            y = g.module(x).float()
+        s = g.scale
+        if fit == "pad":
+            top, left = ((-h) % m) // 2 * s, ((-w) % m) // 2 * s
+            y = y[:, :, top : top + h * s, left : left + w * s]
+        elif tuple(y.shape[2:]) != (h * s, w * s):
+            y = F.interpolate(y, size=(h * s, w * s), mode="bicubic", align_corners=False)
+        return y.clamp(-1, 1)
+
+
+def load_generator(
+    path: str | Path,
+    direction: str | None = None,
+    device: str | torch.device = "auto",
+    precision: str = "fp32",
+) -> Translator:
+    """Load the generator of a pixmorph checkpoint (a file or a run folder) for inference."""
+    ckpt = load_checkpoint(path)
+    cfg = config_from_dict(ckpt["config"])
+    dev = device if isinstance(device, torch.device) else pick_device(device)
+    method_cls = get_method(cfg.method)
+    method = method_cls(cfg, dev, training=False)
+    method.load_weights(ckpt["model"], source=str(path))
+    method.eval()
+    gen = method.inference_generator(direction)
+    gen.module.eval()
+    return Translator(gen, cfg, direction, dev, precision, int(ckpt.get("step", 0)))
+
+
+def _as_tensor(img: Image.Image | Tensor, channels: int) -> Tensor:
+    if isinstance(img, Image.Image):
+        return to_tensor(convert_mode(img, channels))
+    t = img if img.dim() == 3 else img.squeeze(0)
+    return t.float()
+
+
+def translate(
+    translator: Translator,
+    images: Sequence[Image.Image | Tensor] | Image.Image | Tensor,
+    batch_size: int = 4,
+    fit: str = "pad",
+    on_batch: Callable[[int], Any] | None = None,
+) -> list[Image.Image] | Tensor:
+    """Translate PIL images (returns PIL images) or a tensor batch (returns a tensor).
+
+    Images of equal size are batched together; each output has its input's size (x scale).
+    """
+    if isinstance(images, Tensor) and images.dim() == 4:
+        return translator(images, fit=fit).cpu()
+    single = isinstance(images, Image.Image | Tensor)
+    items: list[Image.Image | Tensor] = [images] if single else list(images)  # type: ignore[list-item]
+    tensors = [_as_tensor(im, translator.in_channels) for im in items]
+    outputs: list[Tensor | None] = [None] * len(tensors)
+    for group in _batches_by_size(tensors, batch_size):
+        batch = torch.stack([tensors[i] for i in group])
+        out = translator(batch, fit=fit).cpu()
+        for j, i in enumerate(group):
+            outputs[i] = out[j]
+        if on_batch:
+            on_batch(len(group))
+    if all(isinstance(im, Tensor) for im in items):
+        result: Any = [o for o in outputs]
+        return result[0] if single else result
+    pils = [to_pil(o) for o in outputs]  # type: ignore[arg-type]
+    return pils[0] if single else pils
+
+
+def _batches_by_size(tensors: list[Tensor], batch_size: int) -> Iterable[list[int]]:
+    by_size: dict[tuple[int, ...], list[int]] = {}
+    for i, t in enumerate(tensors):
+        by_size.setdefault(tuple(t.shape), []).append(i)
+    for idxs in by_size.values():
+        for k in range(0, len(idxs), batch_size):
+            yield idxs[k : k + batch_size]

@@ -1,0 +1,136 @@
+"""pix2pix: a conditional GAN on paired images (U-Net G, PatchGAN D, adversarial + L1 loss)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from pixmorph.config import Config, ConfigError
+from pixmorph.data.aligned import AlignedDataset
+from pixmorph.data.folders import eval_folder, train_folder
+from pixmorph.losses import GANMode, d_loss, g_loss, gradient_penalty
+from pixmorph.methods.base import Batch, Generator, Method, Panel, set_requires_grad
+from pixmorph.nets.factory import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    build_discriminator,
+    build_generator,
+    fit_generator,
+    size_multiple,
+)
+
+
+@dataclass
+class Pix2PixConfig:
+    """pix2pix settings; defaults are the published ones."""
+
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    gan_mode: GANMode = "vanilla"
+    lambda_l1: float = 100.0
+    lambda_gp: float = 10.0  # weight of the gradient penalty (gan_mode=wgangp)
+
+
+def aligned_dataset(cfg: Config, train: bool, root: str | None = None) -> AlignedDataset:
+    """The paired dataset of a run: training crops, or deterministic resized evaluation images."""
+    d = cfg.data
+    folder = train_folder(root or d.root) if train else eval_folder(root or d.root)
+    return AlignedDataset(
+        folder,
+        direction=d.direction,
+        in_channels=d.in_channels,
+        out_channels=d.out_channels,
+        preprocess_mode=d.preprocess if train else "resize_and_crop",
+        load_size=d.load_size if train else d.crop_size,  # evaluation: resize, no random crop
+        crop_size=d.crop_size,
+        flip=d.flip and train,
+        train=train,
+        seed=cfg.train.seed,
+        verify=d.verify,
+        skip_bad=d.skip_bad_files,
+        cache=d.cache,
+        max_images=d.max_images,
+    )
+
+
+class Pix2Pix(Method):
+    """G: input -> output; D judges (input, output) pairs."""
+
+    Config = Pix2PixConfig
+
+    @classmethod
+    def resolve(cls, cfg: Config) -> Config:
+        m: Pix2PixConfig = cfg.model
+        m.generator.arch = fit_generator(m.generator.arch, cfg.data.crop_size)
+        if m.lambda_l1 < 0:
+            raise ConfigError("model.lambda_l1 must be >= 0")
+        return cfg
+
+    @classmethod
+    def make_dataset(cls, cfg: Config, train: bool, root: str | None = None) -> Dataset:
+        return aligned_dataset(cfg, train, root)
+
+    def __init__(self, cfg: Config, device: torch.device, training: bool = True) -> None:
+        super().__init__(cfg, device, training)
+        m: Pix2PixConfig = cfg.model
+        self.m = m
+        in_ch, out_ch = cfg.data.in_channels, cfg.data.out_channels
+        self.g = build_generator(m.generator, in_ch, out_ch).to(device)
+        if training:
+            self.d = build_discriminator(m.discriminator, in_ch + out_ch).to(device)
+            self.add_optimizer("g", self.g.parameters())
+            self.add_optimizer("d", self.d.parameters())
+
+    def train_step(self, batch: Batch, step: int) -> dict[str, float]:
+        real_a = batch["a"].to(self.device, non_blocking=True)  # (B, in, H, W)
+        real_b = batch["b"].to(self.device, non_blocking=True)  # (B, out, H, W)
+        mode = self.m.gan_mode
+
+        with self.autocast():
+            fake_b = self.g(real_a)
+
+        # D: real pairs up, fake pairs down; halved so D learns slower than G
+        set_requires_grad(self.d, True)
+        with self.autocast():
+            fake_ab = torch.cat([real_a, fake_b.detach()], 1)
+            real_ab = torch.cat([real_a, real_b], 1)
+            loss_d_fake = d_loss(mode, self.d(fake_ab), real=False)
+            loss_d_real = d_loss(mode, self.d(real_ab), real=True)
+        loss_d = 0.5 * (loss_d_fake + loss_d_real)
+        losses = {"d_real": loss_d_real.item(), "d_fake": loss_d_fake.item()}
+        if mode == "wgangp":
+            gp = gradient_penalty(self.d, real_ab, fake_ab)
+            loss_d = loss_d + self.m.lambda_gp * gp
+            losses["d_gp"] = gp.item()
+        self.optimize("d", loss_d)
+
+        # G: fool D and stay close to the target
+        set_requires_grad(self.d, False)
+        with self.autocast():
+            loss_g_gan = g_loss(mode, self.d(torch.cat([real_a, fake_b], 1)))
+        loss_g_l1 = F.l1_loss(fake_b.float(), real_b) * self.m.lambda_l1
+        self.optimize("g", loss_g_gan + loss_g_l1)
+        set_requires_grad(self.d, True)
+        losses.update(g_gan=loss_g_gan.item(), g_l1=loss_g_l1.item())
+        return losses
+
+    @torch.no_grad()
+    def visuals(self, batch: Batch) -> list[Panel]:
+        real_a = batch["a"].to(self.device)
+        return [{"input": real_a, "output": self.translate(real_a), "target": batch["b"]}]
+
+    def inference_generator(self, direction: str | None = None) -> Generator:
+        trained = self.cfg.data.direction
+        if direction not in (None, trained):
+            raise ConfigError(
+                f"this pix2pix model was trained {trained}; it cannot translate {direction}"
+            )
+        return Generator(
+            self.g,
+            self.cfg.data.in_channels,
+            self.cfg.data.out_channels,
+            size_multiple(self.m.generator.arch),
+        )

@@ -1,0 +1,19 @@
+"""The methods pixmorph can train, by name."""
+
+from __future__ import annotations
+
+from pixmorph.config import ConfigError
+from pixmorph.methods.base import Method
+from pixmorph.methods.pix2pix import Pix2Pix
+
+METHODS: dict[str, type[Method]] = {
+    "pix2pix": Pix2Pix,
+}
+
+
+def get_method(name: str) -> type[Method]:
+    """The method class for a name, or a ConfigError listing the known names."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ConfigError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}") from None

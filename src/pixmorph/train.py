@@ -1,0 +1,228 @@
+"""The training loop: steps, schedule, logging, sample grids, checkpoints and exact resume."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from pixmorph import __version__
+from pixmorph.checkpoint import (
+    FORMAT,
+    VERSION,
+    load_checkpoint,
+    rng_state,
+    save_atomic,
+    set_rng_state,
+)
+from pixmorph.config import Config, config_from_dict, to_dict, write_yaml
+from pixmorph.data.sampler import StepSampler
+from pixmorph.device import pick_device
+from pixmorph.grid import save_grid
+from pixmorph.methods.base import Method
+from pixmorph.methods.registry import get_method
+from pixmorph.rundir import RunDir
+
+log = logging.getLogger(__name__)
+
+# a callback the CLI uses to draw progress: (step, total, losses, images_per_second)
+ProgressFn = Callable[[int, int, dict[str, float], float], None]
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on a signal after saving a checkpoint."""
+
+    def __init__(self, step: int, checkpoint: Path) -> None:
+        super().__init__(f"interrupted at step {step}; checkpoint saved to {checkpoint}")
+        self.step, self.checkpoint = step, checkpoint
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA); data randomness is keyed separately by the sampler."""
+    torch.manual_seed(seed)
+
+
+def make_loader(dataset: Dataset, cfg: Config, start_step: int, device: torch.device) -> DataLoader:
+    """An endless loader that starts at the sample a given step would see."""
+    t, d = cfg.train, cfg.data
+    sampler = StepSampler(len(dataset), seed=t.seed, start=start_step * t.batch_size)
+    return DataLoader(
+        dataset,
+        batch_size=t.batch_size,
+        sampler=sampler,
+        num_workers=d.num_workers,
+        pin_memory=device.type == "cuda",
+        drop_last=True,
+        persistent_workers=d.num_workers > 0,
+        # a private generator, so worker seeding never draws from the global RNG
+        generator=torch.Generator().manual_seed(t.seed),
+    )
+
+
+def sample_batch(method_cls: type[Method], cfg: Config, n: int) -> dict[str, Any] | None:
+    """A fixed batch for sample grids: the first n evaluation images (or training images)."""
+    try:
+        ds = method_cls.make_dataset(cfg, train=False)
+    except Exception as e:  # samples are a convenience; never stop training for them
+        log.warning("no sample grid images: %s", e)
+        return None
+    items = [ds[i] for i in range(min(n, len(ds)))]
+    if not items:
+        return None
+    return torch.utils.data.default_collate(items)
+
+
+def checkpoint_payload(method: Method, cfg: Config, step: int) -> dict[str, Any]:
+    """Everything a checkpoint holds."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "pixmorph_version": __version__,
+        "config": to_dict(cfg),
+        "step": step,
+        **method.training_state(),
+        "rng": rng_state(),
+    }
+
+
+class Trainer:
+    """Runs a method's train_step over the data, with the bookkeeping every method shares."""
+
+    def __init__(self, cfg: Config, progress: ProgressFn | None = None) -> None:
+        self.cfg = cfg
+        self.run = RunDir(cfg.out)
+        self.progress = progress
+        self.device = pick_device(cfg.train.device)
+        self.method_cls = get_method(cfg.method)
+        self._stop_signal: int | None = None
+
+    @classmethod
+    def resume(
+        cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kw: Any
+    ) -> Trainer:
+        """A trainer continuing the run in `run_dir`; overrides (e.g. a new step total) apply."""
+        run = RunDir(run_dir)
+        ckpt = load_checkpoint(run.latest)
+        tree = ckpt["config"]
+        if overrides:
+            from pixmorph.config import merge
+
+            tree = merge(tree, overrides)
+        tree["out"] = str(run.root)
+        trainer = cls(config_from_dict(tree), **kw)
+        trainer._resume_from = ckpt
+        return trainer
+
+    _resume_from: dict[str, Any] | None = None
+
+    def build(self) -> Method:
+        """Seed, then build the method on the device."""
+        seed_everything(self.cfg.train.seed)
+        return self.method_cls(self.cfg, self.device, training=True)
+
+    def save(self, method: Method, step: int) -> Path:
+        """Write latest.pt (and a per-step copy), pruning old per-step copies."""
+        payload = checkpoint_payload(method, self.cfg, step)
+        save_atomic(payload, self.run.latest)
+        keep = self.cfg.train.keep_checkpoints
+        if keep > 0:
+            save_atomic(payload, self.run.step_checkpoint(step))
+            for old in self.run.step_checkpoints()[:-keep]:
+                old.unlink(missing_ok=True)
+        return self.run.latest
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._stop_signal = signum
+
+    def fit(self, method: Method | None = None) -> Path:
+        """Train to cfg.train.steps; returns the run folder."""
+        cfg, run = self.cfg, self.run
+        run.create()
+        method = method or self.build()
+        start = 0
+        if self._resume_from is not None:
+            method.load_training_state(self._resume_from)
+            start = int(self._resume_from["step"])
+            set_rng_state(self._resume_from["rng"])
+            run.truncate_metrics(start)
+            log.info("resumed %s at step %d", run.root, start)
+        write_yaml(run.config, to_dict(cfg))
+        if start >= cfg.train.steps:
+            log.info("nothing to do: the run is at step %d of %d", start, cfg.train.steps)
+            return run.root
+
+        dataset = self.method_cls.make_dataset(cfg, train=True)
+        fixed = sample_batch(self.method_cls, cfg, cfg.train.num_samples)
+        batches: Iterator[dict[str, Any]] = iter(make_loader(dataset, cfg, start, self.device))
+        log.info(
+            "training %s on %d images, batch %d, %d steps, device %s, precision %s",
+            cfg.method,
+            len(dataset),
+            cfg.train.batch_size,
+            cfg.train.steps,
+            self.device,
+            method.precision,
+        )
+
+        old_handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM,)}
+        for s in old_handlers:
+            try:
+                signal.signal(s, self._on_signal)
+            except ValueError:  # not the main thread: signals stay as they are
+                old_handlers = {}
+        step = start
+        saved_step = start
+        try:
+            t_last = time.perf_counter()
+            images_since = 0
+            for step in range(start + 1, cfg.train.steps + 1):
+                batch = next(batches)
+                losses = method.train_step(batch, step)
+                method.end_step()
+                images_since += cfg.train.batch_size
+                if step % cfg.train.log_every == 0 or step == cfg.train.steps:
+                    now = time.perf_counter()
+                    ips = images_since / max(now - t_last, 1e-9)
+                    t_last, images_since = now, 0
+                    run.log(
+                        {"step": step, **losses, **method.learning_rates(), "images_per_s": ips}
+                    )
+                    if self.progress:
+                        self.progress(step, cfg.train.steps, losses, ips)
+                if (
+                    fixed is not None
+                    and cfg.train.sample_every
+                    and (step % cfg.train.sample_every == 0 or step == cfg.train.steps)
+                ):
+                    save_grid(method.visuals(fixed), run.samples / f"step_{step:08d}.png")
+                if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
+                    self.save(method, step)
+                    saved_step = step
+                if self._stop_signal is not None:
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            # the step counter names the last *completed* step only if train_step returned
+            done = step if step > saved_step and self._completed(step, method) else saved_step
+            if done > saved_step:
+                self.save(method, done)
+            raise TrainingInterrupted(done, run.latest) from None
+        finally:
+            for s, h in old_handlers.items():
+                signal.signal(s, h)
+        return run.root
+
+    @staticmethod
+    def _completed(step: int, method: Method) -> bool:
+        # a step is complete when every scheduler has advanced past it
+        return all(s.last_epoch >= step for s in method.schedulers.values())
+
+
+def train(cfg: Config, progress: ProgressFn | None = None) -> Path:
+    """Train a fresh run described by cfg."""
+    return Trainer(cfg, progress).fit()
