@@ -36,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script and of `python -m pixmorph`."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # key=value overrides may stand between flags; argparse leaves the later ones over
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "items") or any(x.startswith("-") for x in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.items = list(args.items) + extra
     setup_logging(logging.WARNING if args.quiet else logging.INFO)
     try:
         return int(args.run(args) or 0)

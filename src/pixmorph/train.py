@@ -21,7 +21,7 @@ from pixmorph.checkpoint import (
     save_atomic,
     set_rng_state,
 )
-from pixmorph.config import Config, config_from_dict, to_dict, write_yaml
+from pixmorph.config import Config, ConfigError, config_from_dict, merge, to_dict, write_yaml
 from pixmorph.data.sampler import StepSampler
 from pixmorph.device import pick_device
 from pixmorph.grid import save_grid
@@ -111,8 +111,6 @@ class Trainer:
         ckpt = load_checkpoint(run.latest)
         tree = ckpt["config"]
         if overrides:
-            from pixmorph.config import merge
-
             tree = merge(tree, overrides)
         tree["out"] = str(run.root)
         trainer = cls(config_from_dict(tree), **kw)
@@ -143,6 +141,11 @@ class Trainer:
     def fit(self, method: Method | None = None) -> Path:
         """Train to cfg.train.steps; returns the run folder."""
         cfg, run = self.cfg, self.run
+        if self._resume_from is None and run.latest.exists():
+            raise ConfigError(
+                f"{run.root} already holds a run; continue it with --resume {run.root} "
+                "or choose another --out"
+            )
         run.create()
         method = method or self.build()
         start = 0
@@ -208,7 +211,7 @@ class Trainer:
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
             # the step counter names the last *completed* step only if train_step returned
-            done = step if step > saved_step and self._completed(step, method) else saved_step
+            done = step if self._completed(step, method) else step - 1
             if done > saved_step:
                 self.save(method, done)
             raise TrainingInterrupted(done, run.latest) from None

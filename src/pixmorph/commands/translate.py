@@ -41,7 +41,10 @@ def input_files(path: str) -> list[Path]:
     """One file, or the images of a folder."""
     p = Path(path)
     if p.is_dir():
-        return list_images(p)
+        try:
+            return list_images(p)
+        except DataError as e:
+            raise DataError(f"--input: {e}") from e
     if not p.exists():
         raise DataError(f"--input {p} does not exist")
     if p.suffix.lower() not in IMAGE_EXTENSIONS:
@@ -52,8 +55,8 @@ def input_files(path: str) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise DataError("--batch-size must be at least 1")
-    files = input_files(args.input)
     translator = load_generator(args.checkpoint, args.direction, args.device, args.precision)
+    files = input_files(args.input)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     images, names, skipped = [], [], 0
