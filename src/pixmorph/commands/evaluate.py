@@ -9,7 +9,7 @@ from typing import Any
 from pixmorph.checkpoint import resolve_path
 from pixmorph.commands.console import bar
 from pixmorph.data.folders import eval_folder
-from pixmorph.evaluate import evaluate_paired
+from pixmorph.evaluate import evaluate_paired, summary_lines
 from pixmorph.infer import load_generator
 from pixmorph.methods.registry import get_method
 
@@ -17,7 +17,8 @@ from pixmorph.methods.registry import get_method
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="L1, PSNR and SSIM of a model on a paired folder",
+        help="metrics of a model on a paired folder (L1/PSNR/SSIM; super-resolution: "
+        "Y-channel PSNR/SSIM next to bicubic, on a folder of HR images)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--checkpoint", required=True, help="run folder or checkpoint file")
@@ -47,15 +48,15 @@ def run(args: argparse.Namespace) -> int:
     cfg = translator.config
     if args.direction:
         cfg.data.direction = args.direction
-    dataset = get_method(cfg.method).make_dataset(cfg, train=False, root=args.data)
+    method_cls = get_method(cfg.method)
+    dataset = method_cls.make_dataset(cfg, train=False, root=args.data)
+    protocol = method_cls.eval_protocol(cfg)
     out = Path(args.out) if args.out else default_out(args.checkpoint, args.data)
     with bar(len(dataset), "evaluate") as progress:
         summary = evaluate_paired(
-            translator, dataset, out, args.batch_size, not args.no_images, progress.update
+            translator, dataset, out, args.batch_size, not args.no_images, progress.update, protocol
         )
-    m = summary["mean"]
-    print(
-        f"{summary['count']} images: L1 {m['l1']:.4f}  PSNR {m['psnr']:.2f} dB  SSIM {m['ssim']:.4f}"
-    )
+    for line in summary_lines(summary, protocol):
+        print(line)
     print(f"report: {out / 'index.html'}  metrics: {out / 'metrics.json'}")
     return 0
