@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from pixmorph.config import Config
 from pixmorph.device import autocast, resolve_precision
+from pixmorph.eval_protocol import PAIRED_RGB, EvalProtocol
 
 Batch = dict[str, Any]
 Panel = dict[str, Tensor]  # one row group of a sample grid: column name -> (B, C, H, W) in [-1, 1]
@@ -31,6 +32,10 @@ class Generator:
     out_channels: int
     size_multiple: int  # input height and width must be multiples of this
     scale: int = 1  # output size / input size
+    # inference splits inputs larger than `tile` px into overlapping tiles (bounded memory);
+    # 0: always the whole image. Callers may override both.
+    tile: int = 0
+    tile_overlap: int = 0
 
 
 def linear_decay(total_steps: int, decay_start: float):
@@ -81,6 +86,11 @@ class Method(nn.Module):
     def make_dataset(cls, cfg: Config, train: bool, root: str | None = None) -> Dataset:
         """The dataset this method trains on (train=True) or is evaluated on (train=False)."""
         raise NotImplementedError
+
+    @classmethod
+    def eval_protocol(cls, cfg: Config) -> EvalProtocol:
+        """The metrics evaluation reports for this method (and a baseline scored alongside)."""
+        return PAIRED_RGB
 
     # --- training ------------------------------------------------------------------------
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from pixmorph.config import ConfigError
 from pixmorph.methods.base import Method
 from pixmorph.methods.pix2pix import Pix2Pix
+from pixmorph.methods.srgan import SRGANMethod
+from pixmorph.methods.srresnet import SRResNetMethod
 
 METHODS: dict[str, type[Method]] = {
     "pix2pix": Pix2Pix,
+    "srresnet": SRResNetMethod,
+    "srgan": SRGANMethod,
 }
 
 
