@@ -32,8 +32,9 @@ CPU = torch.device("cpu")
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """Tiny nets gain nothing from a second thread, and on an oversubscribed CPU two threads
-    spin-wait: measured 10x slower here. One thread keeps these tests' cost predictable."""
+    """Run each test on one thread."""
+    # tiny nets gain nothing from a second thread, and on an oversubscribed CPU two threads
+    # spin-wait (measured 10x slower here): one thread keeps these tests' cost predictable
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
