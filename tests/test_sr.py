@@ -181,6 +181,23 @@ def test_bicubic_baseline_on_set5_matches_the_literature(tmp_path):
     assert direct == pytest.approx(28.43, abs=0.02)
 
 
+def test_greyscale_models_are_scored_on_the_grey_level(tmp_path):
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    synth.render_detail(np.random.default_rng(0), 48).convert("L").save(folder / "g.png")
+    tree = sr_tree(folder, tmp_path / "run", data={"in_channels": 1, "out_channels": 1})
+    cfg = build_config(tree)
+    method = SRResNetMethod(cfg, CPU, training=False).eval()
+    translator = Translator(method.inference_generator(), cfg, None, CPU)
+    dataset = SRResNetMethod.make_dataset(cfg, train=False)
+    row = evaluate_paired(translator, dataset, protocol=sr_protocol(2))["images"][0]
+    hr = np.asarray(Image.open(folder / "g.png"), dtype=np.float64)
+    up = Image.open(folder / "g.png").resize((24, 24), Image.Resampling.BICUBIC)
+    up = np.asarray(up.resize((48, 48), Image.Resampling.BICUBIC), dtype=np.float64)
+    mse = np.mean((up - hr)[2:-2, 2:-2] ** 2)
+    assert row["baseline"]["psnr_y"] == pytest.approx(10 * np.log10(255**2 / mse), abs=1e-5)
+
+
 # --- learning ------------------------------------------------------------------------------
 
 

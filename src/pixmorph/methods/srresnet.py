@@ -15,7 +15,7 @@ from pixmorph import metrics
 from pixmorph.config import Config, ConfigError
 from pixmorph.data.folders import eval_folder, train_folder
 from pixmorph.data.hr import HRDataset, bicubic_upscale
-from pixmorph.eval_protocol import EvalProtocol, Metric
+from pixmorph.eval_protocol import PSNR_CAP, EvalProtocol, Metric
 from pixmorph.methods.base import Batch, Generator, Method, Panel
 from pixmorph.nets.srresnet import SCALES, SRResNet
 
@@ -40,14 +40,23 @@ def quantise(x: Tensor) -> Tensor:
     return ((x.clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
 
 
+def luma(x: Tensor, border: int) -> Tensor:
+    """Y on the 0..255 scale of 8-bit levels, `border` px cropped: BT.601 for RGB, grey as is."""
+    y = metrics.rgb_to_y(quantise(x)) if x.shape[1] == 3 else (quantise(x).double() + 1) * 127.5
+    h, w = y.shape[2:]
+    if 2 * border >= min(h, w):
+        raise ValueError(f"a border of {border} px leaves nothing of a {h}x{w} image")
+    return y[:, :, border : h - border, border : w - border]
+
+
 def sr_protocol(scale: int) -> EvalProtocol:
     """Y-channel PSNR/SSIM with `scale` border pixels cropped, next to bicubic upscaling."""
 
     def psnr_y(x: Tensor, y: Tensor) -> Tensor:
-        return metrics.psnr_y(quantise(x), quantise(y), border=scale)
+        return metrics.psnr(luma(x, scale), luma(y, scale), data_range=255.0).clamp(max=PSNR_CAP)
 
     def ssim_y(x: Tensor, y: Tensor) -> Tensor:
-        return metrics.ssim_y(quantise(x), quantise(y), border=scale)
+        return metrics.ssim(luma(x, scale), luma(y, scale), data_range=255.0)
 
     return EvalProtocol(
         metrics=(
@@ -55,8 +64,8 @@ def sr_protocol(scale: int) -> EvalProtocol:
             Metric("ssim_y", "SSIM-Y", ssim_y),
         ),
         note=(
-            f"x{scale}: BT.601 Y channel of 8-bit RGB, {scale} px border cropped; LR and the "
-            "bicubic baseline by PIL bicubic on 8-bit images"
+            f"x{scale}: BT.601 Y of 8-bit RGB (greyscale models: the grey level), {scale} px "
+            "border cropped; LR and the bicubic baseline by PIL bicubic on 8-bit images"
         ),
         baseline_name="bicubic",
         baseline=bicubic_upscale,
@@ -120,6 +129,10 @@ class SRResNetMethod(Method):
             )
         if d.crop_size < 2 * m.scale:
             raise ConfigError(f"data.crop_size={d.crop_size} is too small for x{m.scale}")
+        if d.in_channels not in (1, 3):
+            raise ConfigError(
+                f"data.in_channels={d.in_channels}: super-resolution takes RGB (3) or grey (1)"
+            )
         if d.direction != "AtoB":
             raise ConfigError("super-resolution goes LR -> HR only: leave data.direction=AtoB")
         if d.in_channels != d.out_channels:
