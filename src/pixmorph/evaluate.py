@@ -66,10 +66,11 @@ def evaluate_paired(
         for j, path in enumerate(batch["path"]):
             name = Path(path).stem
             row: dict[str, Any] = {"name": name, **{k: float(v[j]) for k, v in scores.items()}}
-            images = {"input": batch["a"][j], "output": fake[j], "target": real[j]}
+            images = {"input": batch["a"][j]}
             if base is not None:
                 row["baseline"] = {k: float(v[j]) for k, v in base_scores.items()}
                 images[protocol.baseline_name] = base[j]
+            images.update(output=fake[j], target=real[j])
             if out and save_images:
                 for kind, t in images.items():
                     save_image(t, out / "images" / f"{name}_{kind}.png")
@@ -123,7 +124,7 @@ def render_html(
     """A self-contained page: mean metrics and one row per image (input | output | target)."""
     ms = protocol.metrics
     base = summary.get("baseline")
-    kinds = ["input", "output", "target"] + ([base["name"]] if base else [])
+    kinds = ["input", *([base["name"]] if base else []), "output", "target"]
 
     def means(m: dict[str, float]) -> str:
         return " &middot; ".join(f"{x.label} {x.format(m[x.name])}" for x in ms)
