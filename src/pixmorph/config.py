@@ -25,6 +25,8 @@ class DataConfig:
     """Where the images are and how they are prepared."""
 
     root: str = ""  # a folder of images, or a root holding train/ (and val/ or test/)
+    root_a: str = ""  # unpaired methods: domain A's folder instead of root/trainA
+    root_b: str = ""  # unpaired methods: domain B's folder instead of root/trainB
     direction: Direction = "AtoB"
     load_size: int = 286
     crop_size: int = 256

@@ -66,6 +66,7 @@ class KeyedDataset(Dataset):
     """A dataset indexed by sampler keys: key % len picks the item, the key seeds its randomness."""
 
     seed: int = 0
+    paired: bool = True  # False when "b" is not the target of "a" (nothing to evaluate against)
 
     def __len__(self) -> int:
         raise NotImplementedError
