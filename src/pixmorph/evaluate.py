@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pixmorph import metrics
-from pixmorph.data.images import save_image
+from pixmorph.data.images import DataError, save_image
 from pixmorph.infer import Translator
 
 PSNR_CAP = 100.0  # identical images have infinite PSNR; JSON has no infinity
@@ -28,6 +28,13 @@ def evaluate_paired(
     on_batch: Callable[[int], Any] | None = None,
 ) -> dict[str, Any]:
     """Translate every input of `dataset` and compare with its target; write a report if asked."""
+    if not getattr(dataset, "paired", True):
+        what = dataset.describe() if hasattr(dataset, "describe") else "this data"
+        raise DataError(
+            f"cannot evaluate on {what}: its A and B images are not pairs, so there is no "
+            "target to compare with; pass --data an aligned folder (A|B side by side) "
+            "or a root holding test/"
+        )
     out = Path(out_dir) if out_dir else None
     if out:
         (out / "images").mkdir(parents=True, exist_ok=True)
