@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="data-parallel processes on this machine (runs torchrun for you)",
+    )
     p.set_defaults(run=run)
 
 
@@ -83,7 +91,45 @@ def split_items(items: list[str]) -> tuple[str | None, list[str]]:
     return recipe, overrides
 
 
+def without_nproc(argv: list[str]) -> list[str]:
+    """The command line minus the --nproc option, for the worker processes."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            out.append(item)
+    return out
+
+
+def launch(args: argparse.Namespace) -> int:
+    """Re-run this command under torchrun with --nproc processes."""
+    if args.nproc < 1:
+        raise ConfigError("--nproc must be at least 1")
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={args.nproc}",
+        "-m",
+        "pixmorph",
+        *without_nproc(args.argv),
+    ]
+    code = subprocess.call(cmd)
+    if code:
+        print(
+            f"pixmorph train: a worker process failed (exit {code}); see the messages above",
+            file=sys.stderr,
+        )
+    return code
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.nproc != 1 and "WORLD_SIZE" not in os.environ:
+        return launch(args)
     recipe, override_items = split_items(args.items)
     user = merge(flag_tree(args), parse_overrides(override_items))
     if args.resume:
@@ -102,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         return 0
     start = int(trainer._resume_from["step"]) if trainer._resume_from else 0
-    progress = TrainProgress(start, cfg.train.steps, enabled=not args.no_progress)
+    main_rank = trainer.dist.is_main
+    progress = TrainProgress(start, cfg.train.steps, enabled=main_rank and not args.no_progress)
     trainer.progress = progress
     try:
         run_dir = trainer.fit()
@@ -114,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return 130
     progress.close()
+    if not main_rank:
+        return 0
     print(f"run folder: {run_dir}")
     print(f"checkpoint: {Path(run_dir) / 'checkpoints' / 'latest.pt'}")
     return 0
