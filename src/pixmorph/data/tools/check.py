@@ -89,7 +89,9 @@ class CheckResult:
         ]
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         lines = [f"{self.mode} dataset {self.root}"]
-        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+        lines += [
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        ]
         for kind, names in self.problems.items():
             more = f" ... (+{len(names) - SHOWN} more)" if len(names) > SHOWN else ""
             lines.append(f"PROBLEM {kind} ({len(names)}): {', '.join(names[:SHOWN])}{more}")
