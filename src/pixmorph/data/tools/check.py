@@ -145,6 +145,14 @@ def _folders(root: Path, mode: str, result: CheckResult) -> dict[str, Path]:
                     f"{root} holds images itself, so its subfolders {', '.join(sorted(nested))}"
                     " are not part of the set"
                 )
+        else:
+            empty = [
+                d.name
+                for d in root.iterdir()
+                if d.is_dir() and d.name not in found and not d.name.startswith(".")
+            ]
+            if empty:
+                result.notes.append(f"subfolders without images: {', '.join(sorted(empty))}")
         return found
     found = {}
     for name in UNALIGNED_REQUIRED + UNALIGNED_OPTIONAL + UNALIGNED_PAIRED:

@@ -16,7 +16,7 @@ from pixmorph.data.tools.files import (
     splits,
 )
 from pixmorph.data.tools.output import output_suffix, prepare_output, save
-from pixmorph.data.tools.pairs import side_by_side
+from pixmorph.data.tools.pairs import side_by_side, square_note
 from pixmorph.data.tools.report import Report, Track, untracked
 
 
@@ -52,6 +52,7 @@ def write_derived(
             report.skip("duplicate name", relative(dup, in_root))
         jobs.extend((name, f) for f in named.by_stem.values())
     root = prepare_output(out, [in_root], sorted({name for name, _ in jobs}), overwrite)
+    not_square = 0
     for name, f in track(jobs):
         img = read_or_skip(f, in_root, report)
         if img is None:
@@ -61,6 +62,9 @@ def write_derived(
         except Skip as s:
             report.skip(s.reason, relative(f, in_root))
             continue
+        not_square += a.width != a.height
         save(side_by_side(a, b), root / name / f"{f.stem}{suffix}")
         report.wrote(name)
+    if not_square:
+        report.notes.append(square_note(not_square))
     return report

@@ -42,6 +42,14 @@ def side_by_side(a: Image.Image, b: Image.Image) -> Image.Image:
     return both
 
 
+def square_note(n: int) -> str:
+    """The warning for outputs the aligned loader will refuse."""
+    return (
+        f"{n} output file(s) have non-square halves; pixmorph's aligned loader expects "
+        "width = 2 x height, so resize or crop the inputs to squares first"
+    )
+
+
 def _layouts(a_root: Path, b_root: Path) -> tuple[dict[str, Path], dict[str, Path]]:
     a_splits, b_splits = splits(a_root), splits(b_root)
     if ("" in a_splits) != ("" in b_splits):
@@ -112,10 +120,7 @@ def combine(
         save(side_by_side(a, b), root / pair.split / f"{pair.stem}{suffix}")
         report.wrote(pair.split)
     if not_square:
-        report.notes.append(
-            f"{not_square} pair(s) have non-square halves; pixmorph's aligned loader "
-            "expects width = 2 x height, so resize or crop A and B to squares first"
-        )
+        report.notes.append(square_note(not_square))
     return report
 
 
