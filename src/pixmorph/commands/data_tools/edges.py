@@ -26,7 +26,7 @@ def add_parser(tools: Any) -> None:
     p.add_argument(
         "--high",
         type=float,
-        default=0.2,
+        default=0.35,
         help="share (0-1] of the thinned gradient maxima that seed edges (more: more edges)",
     )
     p.add_argument(

@@ -157,7 +157,7 @@ def break_squares(edges: np.ndarray, mag: np.ndarray) -> np.ndarray:
 def canny(
     img: np.ndarray,
     sigma: float = 2.0,
-    high: float = 0.2,
+    high: float = 0.35,
     low: float = 0.4,
     min_gradient: float = 0.01,
 ) -> np.ndarray:

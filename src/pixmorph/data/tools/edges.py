@@ -16,7 +16,7 @@ from pixmorph.data.tools.report import Report, Track, untracked
 def edge_image(
     photo: Image.Image,
     sigma: float = 2.0,
-    high: float = 0.2,
+    high: float = 0.35,
     low: float = 0.4,
     white_on_black: bool = False,
 ) -> Image.Image:
@@ -34,7 +34,7 @@ def edges(
     out: str | Path,
     *,
     sigma: float = 2.0,
-    high: float = 0.2,
+    high: float = 0.35,
     low: float = 0.4,
     white_on_black: bool = False,
     fmt: str = "png",
