@@ -43,8 +43,11 @@ class Report:
 
     def lines(self) -> list[str]:
         """A human summary: counts, then each skip reason with its first few names."""
-        per = ", ".join(f"{k or '.'}: {v}" for k, v in self.written.items())
-        out = [f"{self.tool}: wrote {self.total_written} file(s) to {self.out} ({per or 'none'})"]
+        per = ", ".join(f"{k}: {v}" for k, v in self.written.items() if k)
+        out = [
+            f"{self.tool}: wrote {self.total_written} file(s) to {self.out}"
+            + (f" ({per})" if per else "")
+        ]
         if self.skipped:
             out.append(f"skipped {self.total_skipped}:")
         for reason, names in self.skipped.items():
