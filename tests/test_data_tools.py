@@ -157,6 +157,20 @@ def test_combine_keeps_splits_and_reports_a_split_missing_on_one_side(
     assert not (tmp_path / "out" / "val").exists()
 
 
+def test_combine_keeps_16_bit_greyscale_and_writes_jpeg_on_request(tmp_path: Path) -> None:
+    a, b = tmp_path / "A", tmp_path / "B"
+    a.mkdir(), b.mkdir()
+    deep = np.random.default_rng(0).integers(0, 65536, (2, 16, 16)).astype(np.uint16)
+    Image.fromarray(deep[0]).save(a / "x.png")
+    Image.fromarray(deep[1]).save(b / "x.png")
+    combine(a, b, tmp_path / "png")
+    with Image.open(tmp_path / "png" / "x.png") as img:
+        assert img.mode.startswith("I") and np.array_equal(np.asarray(img), np.hstack(deep))
+    combine(a, b, tmp_path / "jpg", fmt="jpg")
+    with Image.open(tmp_path / "jpg" / "x.jpg") as img:
+        assert img.format == "JPEG" and img.size == (32, 16)
+
+
 def test_combine_refuses_a_flat_folder_with_a_nested_one(photos: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="same layout"):
         combine(photos, photos / "train", tmp_path / "out")

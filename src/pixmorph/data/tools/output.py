@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from pixmorph.data.images import IMAGE_EXTENSIONS, DataError
+from pixmorph.data.images import IMAGE_EXTENSIONS, DataError, convert_mode
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,9 @@ def prepare_output(
     for sub in subdirs:
         folder = out / sub
         if folder.is_dir():  # images of a larger earlier run would otherwise join the new set
-            stale = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS]
+            stale = [
+                p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+            ]
             for p in stale:
                 p.unlink()
             if stale:
@@ -57,7 +59,7 @@ def save(img: Image.Image, path: Path) -> None:
     """Write an image; JPEG gets high quality and no alpha."""
     if path.suffix == ".jpg":
         if img.mode not in ("RGB", "L"):
-            img = img.convert("RGB")
+            img = convert_mode(img, 3)  # scales 16-bit values rather than clipping them
         img.save(path, quality=95)
     else:
         img.save(path)
