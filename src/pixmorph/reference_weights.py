@@ -124,7 +124,7 @@ def check_layout(
     ]
     raise CheckpointError(
         f"{source} does not fit a generator with {describe(wanted, style)}: {'; '.join(problems)}. "
-        + ". ".join(advice)
+        + " ".join(f"{a[0].upper()}{a[1:]}." for a in advice)
     )
 
 
