@@ -6,8 +6,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from torch import Tensor
-
 from pixmorph.checkpoint import CheckpointError
 from pixmorph.nets.reference_layout import RESNET_FIRST, unet_level_path
 
@@ -61,25 +59,20 @@ def describe(facts: LayoutFacts, style: Style) -> str:
     )
 
 
-def looks_like_reference(state: dict[str, Tensor]) -> bool:
-    """Whether the keys are those of a reference U-Net or ResNet generator."""
-    return "model.model.0.weight" in state or any(RESNET_BLOCK.match(k) for k in state)
-
-
 def read_facts(state: dict[str, Any], source: str = "the file") -> LayoutFacts:
     """Architecture settings from a reference-layout generator state dict (tensors or shapes)."""
     if "model.model.0.weight" in state:
         return _unet_facts(state, source)
     if any(RESNET_BLOCK.match(k) for k in state):
         return _resnet_facts(state, source)
-    first = ", ".join(list(state)[:3]) or "no keys"
+    shown = f"keys {', '.join(list(state)[:3])}" if state else "no keys"
     if "model.0.weight" in state:
         raise CheckpointError(
-            f"{source} looks like a PatchGAN discriminator (keys {first}); translating needs "
-            "a generator file (latest_net_G.pth, latest_net_G_A.pth, ...)"
+            f"{source} looks like a PatchGAN discriminator ({shown}); pixmorph reads "
+            "generator files (latest_net_G.pth, latest_net_G_A.pth, ...)"
         )
     raise CheckpointError(
-        f"{source} is not a pix2pix/CycleGAN generator in the reference layout (keys {first}); "
+        f"{source} is not a pix2pix/CycleGAN generator in the reference layout ({shown}); "
         "expected model.model.* (U-Net) or model.N.conv_block.* (ResNet) keys"
     )
 
