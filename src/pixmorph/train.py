@@ -155,6 +155,9 @@ class Trainer:
             set_rng_state(self._resume_from["rng"])
             run.truncate_metrics(start)
             log.info("resumed %s at step %d", run.root, start)
+        elif cfg.train.init_generator:
+            method.init_generator(cfg.train.init_generator)
+            log.info("generator initialised from %s", cfg.train.init_generator)
         write_yaml(run.config, to_dict(cfg))
         if start >= cfg.train.steps:
             log.info("nothing to do: the run is at step %d of %d", start, cfg.train.steps)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import yaml
 
 from pixmorph.commands.console import TrainProgress
 from pixmorph.config import ConfigError, build_config, merge, parse_overrides, read_yaml, to_dict
+from pixmorph.methods.registry import get_method
+from pixmorph.reference_weights import init_settings
 from pixmorph.train import Trainer, TrainingInterrupted
 
 RECIPE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -33,6 +36,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, help="images per step")
     p.add_argument("--out", help="run folder")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.add_argument(
+        "--init-generator",
+        metavar="FILE",
+        help="start the generator from these weights (a pixmorph checkpoint or a "
+        "pix2pix/CycleGAN state dict); generator settings not given are read off the file",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -58,6 +67,8 @@ def flag_tree(args: argparse.Namespace) -> dict[str, Any]:
     if data:
         tree["data"] = data
     train: dict[str, Any] = {}
+    if args.init_generator:
+        train["init_generator"] = args.init_generator
     if args.steps is not None:
         train["steps"] = args.steps
     if args.batch_size is not None:
@@ -83,6 +94,15 @@ def split_items(items: list[str]) -> tuple[str | None, list[str]]:
     return recipe, overrides
 
 
+def init_settings_under(tree: dict[str, Any]) -> dict[str, Any]:
+    """The generator settings a train.init_generator file shows, for a method that has them."""
+    path = tree.get("train", {}).get("init_generator")
+    method_cls = get_method(tree.get("method", "pix2pix"))
+    if not path or "generator" not in {f.name for f in dataclasses.fields(method_cls.Config)}:
+        return {}
+    return init_settings(path)
+
+
 def run(args: argparse.Namespace) -> int:
     recipe, override_items = split_items(args.items)
     user = merge(flag_tree(args), parse_overrides(override_items))
@@ -91,9 +111,12 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--resume continues a run with its saved config; do not give a recipe"
             )
+        if args.init_generator:
+            raise ConfigError("--init-generator starts a new run; --resume continues one")
         trainer = Trainer.resume(args.resume, user)
     else:
         tree = merge(read_yaml(recipe), user) if recipe else user
+        tree = merge(init_settings_under(tree), tree)
         if "out" not in tree:
             tree["out"] = str(Path("runs") / str(tree.get("method", "pix2pix")))
         trainer = Trainer(build_config(tree))
