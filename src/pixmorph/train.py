@@ -197,8 +197,12 @@ class Trainer:
             if main:
                 run.truncate_metrics(start)
             log.info("resumed %s at step %d", run.root, start)
-        elif self.dist.enabled:  # same initial weights everywhere, distinct dropout streams
-            torch.manual_seed(cfg.train.seed + 1_000_003 * (self.dist.rank + 1))
+        else:
+            if cfg.train.init_generator:
+                method.init_generator(cfg.train.init_generator)
+                log.info("generator initialised from %s", cfg.train.init_generator)
+            if self.dist.enabled:  # same initial weights everywhere, distinct dropout streams
+                torch.manual_seed(cfg.train.seed + 1_000_003 * (self.dist.rank + 1))
         if self.dist.enabled:
             method.distribute([self.device.index] if self.device.type == "cuda" else None)
         if main:
@@ -208,17 +212,26 @@ class Trainer:
             return run.root
 
         dataset = self.method_cls.make_dataset(cfg, train=True)
-        fixed = sample_batch(self.method_cls, cfg, cfg.train.num_samples)
-        batches: Iterator[dict[str, Any]] = iter(make_loader(dataset, cfg, start, self.device))
-        log.info(
-            "training %s on %d images, batch %d, %d steps, device %s, precision %s",
-            cfg.method,
-            len(dataset),
-            cfg.train.batch_size,
-            cfg.train.steps,
-            self.device,
-            method.precision,
+        fixed = sample_batch(self.method_cls, cfg, cfg.train.num_samples) if main else None
+        batches: Iterator[dict[str, Any]] = iter(
+            make_loader(dataset, cfg, start, self.device, self.dist)
         )
+        batch_text = str(cfg.train.batch_size)
+        if self.dist.enabled:
+            batch_text = (
+                f"{cfg.train.batch_size} per process x {self.dist.world_size} processes "
+                f"= global batch {cfg.train.batch_size * self.dist.world_size}"
+            )
+        if main:
+            log.info(
+                "training %s on %d images, batch %s, %d steps, device %s, precision %s",
+                cfg.method,
+                len(dataset),
+                batch_text,
+                cfg.train.steps,
+                self.device,
+                method.precision,
+            )
 
         old_handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM,)}
         for s in old_handlers:

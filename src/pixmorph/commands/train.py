@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+<<<<<<< HEAD
 import os
 import subprocess
+=======
+import dataclasses
+>>>>>>> main
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +17,8 @@ import yaml
 
 from pixmorph.commands.console import TrainProgress
 from pixmorph.config import ConfigError, build_config, merge, parse_overrides, read_yaml, to_dict
+from pixmorph.methods.registry import get_method
+from pixmorph.reference_weights import init_settings
 from pixmorph.train import Trainer, TrainingInterrupted
 
 RECIPE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -35,6 +41,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, help="images per step")
     p.add_argument("--out", help="run folder")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.add_argument(
+        "--init-generator",
+        metavar="FILE",
+        help="start the generator from these weights (a pixmorph checkpoint or a "
+        "pix2pix/CycleGAN state dict); generator settings not given are read off the file",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
@@ -66,6 +78,8 @@ def flag_tree(args: argparse.Namespace) -> dict[str, Any]:
     if data:
         tree["data"] = data
     train: dict[str, Any] = {}
+    if args.init_generator:
+        train["init_generator"] = args.init_generator
     if args.steps is not None:
         train["steps"] = args.steps
     if args.batch_size is not None:
@@ -91,6 +105,7 @@ def split_items(items: list[str]) -> tuple[str | None, list[str]]:
     return recipe, overrides
 
 
+<<<<<<< HEAD
 def without_nproc(argv: list[str]) -> list[str]:
     """The command line minus the --nproc option, for the worker processes."""
     out, skip = [], False
@@ -125,6 +140,15 @@ def launch(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return code
+=======
+def init_settings_under(tree: dict[str, Any]) -> dict[str, Any]:
+    """The generator settings a train.init_generator file shows, for a method that has them."""
+    path = tree.get("train", {}).get("init_generator")
+    method_cls = get_method(tree.get("method", "pix2pix"))
+    if not path or "generator" not in {f.name for f in dataclasses.fields(method_cls.Config)}:
+        return {}
+    return init_settings(path)
+>>>>>>> main
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,9 +161,12 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--resume continues a run with its saved config; do not give a recipe"
             )
+        if args.init_generator:
+            raise ConfigError("--init-generator starts a new run; --resume continues one")
         trainer = Trainer.resume(args.resume, user)
     else:
         tree = merge(read_yaml(recipe), user) if recipe else user
+        tree = merge(init_settings_under(tree), tree)
         if "out" not in tree:
             tree["out"] = str(Path("runs") / str(tree.get("method", "pix2pix")))
         trainer = Trainer(build_config(tree))

@@ -196,6 +196,14 @@ class Method(nn.Module):
                 s.load_state_dict(state["scalers"][k])
         self.load_extra_state(state.get("extra", {}))
 
+    def init_generator(self, path: str) -> None:
+        """Start the default generator from a pixmorph checkpoint or a reference state dict."""
+        # every key and shape must fit; a mismatch names the settings the file points to
+        from pixmorph.reference_weights import generator_weights  # late: it builds methods
+
+        module = self.inference_generator().module
+        module.load_state_dict(generator_weights(path, module))
+
     def load_weights(self, weights: dict[str, Tensor], source: str = "checkpoint") -> None:
         """Load the networks this instance has (an inference build lacks discriminators)."""
         own = self.state_dict()
