@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-<<<<<<< HEAD
+import dataclasses
 import os
 import subprocess
-=======
-import dataclasses
->>>>>>> main
 import sys
 from pathlib import Path
 from typing import Any
@@ -105,7 +102,6 @@ def split_items(items: list[str]) -> tuple[str | None, list[str]]:
     return recipe, overrides
 
 
-<<<<<<< HEAD
 def without_nproc(argv: list[str]) -> list[str]:
     """The command line minus the --nproc option, for the worker processes."""
     out, skip = [], False
@@ -140,7 +136,8 @@ def launch(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return code
-=======
+
+
 def init_settings_under(tree: dict[str, Any]) -> dict[str, Any]:
     """The generator settings a train.init_generator file shows, for a method that has them."""
     path = tree.get("train", {}).get("init_generator")
@@ -148,7 +145,6 @@ def init_settings_under(tree: dict[str, Any]) -> dict[str, Any]:
     if not path or "generator" not in {f.name for f in dataclasses.fields(method_cls.Config)}:
         return {}
     return init_settings(path)
->>>>>>> main
 
 
 def run(args: argparse.Namespace) -> int:
