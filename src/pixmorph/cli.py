@@ -8,12 +8,12 @@ import sys
 
 from pixmorph import __version__
 from pixmorph.checkpoint import CheckpointError
-from pixmorph.commands import data, demo, evaluate, train, translate
+from pixmorph.commands import data, demo, evaluate, export, import_weights, train, translate
 from pixmorph.commands.console import setup_logging
 from pixmorph.config import ConfigError
 from pixmorph.data.images import DataError
 
-COMMANDS = [train, translate, evaluate, data, demo]
+COMMANDS = [train, translate, evaluate, import_weights, export, data, demo]
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -36,7 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script and of `python -m pixmorph`."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # key=value overrides may stand between flags; argparse leaves the later ones over
+    args, extra = parser.parse_known_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if extra:
+        if not hasattr(args, "items") or any(x.startswith("-") for x in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.items = list(args.items) + extra
     setup_logging(logging.WARNING if args.quiet else logging.INFO)
     try:
         return int(args.run(args) or 0)

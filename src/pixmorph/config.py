@@ -59,6 +59,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 2  # step_*.pt files kept besides latest.pt
     num_samples: int = 4  # images in each sample grid
+    init_generator: str = ""  # weights file the generator starts from (fine-tuning); "": none
 
 
 @dataclass

@@ -12,12 +12,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from pixmorph.checkpoint import load_checkpoint
 from pixmorph.config import Config, config_from_dict
 from pixmorph.data.images import convert_mode, to_pil, to_tensor
 from pixmorph.device import autocast, pick_device
 from pixmorph.methods.base import Generator
 from pixmorph.methods.registry import get_method
+from pixmorph.reference_weights import load_any
 
 
 @dataclass
@@ -75,9 +75,16 @@ def load_generator(
     direction: str | None = None,
     device: str | torch.device = "auto",
     precision: str = "fp32",
+    arch: str | None = None,
+    norm: str | None = None,
+    dropout: bool | None = None,
 ) -> Translator:
-    """Load the generator of a pixmorph checkpoint (a file or a run folder) for inference."""
-    ckpt = load_checkpoint(path)
+    """Load the generator of a pixmorph checkpoint (a file or a run folder) for inference.
+
+    A plain pix2pix/CycleGAN state dict is imported on the fly; arch, norm and dropout apply to
+    such files only, and are read off the file where not given.
+    """
+    ckpt = load_any(path, direction, arch, norm, dropout)
     cfg = config_from_dict(ckpt["config"])
     dev = device if isinstance(device, torch.device) else pick_device(device)
     method_cls = get_method(cfg.method)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pixmorph.commands.console import bar
+from pixmorph.commands.reference_args import add_reference_flags
 from pixmorph.data.images import IMAGE_EXTENSIONS, DataError, list_images, open_image
 from pixmorph.infer import load_generator, translate
 
@@ -20,7 +21,11 @@ def add_parser(sub: Any) -> None:
         help="translate images with a trained model",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--checkpoint", required=True, help="run folder or checkpoint file")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="run folder, checkpoint file, or a pix2pix/CycleGAN state dict (.pth, .safetensors)",
+    )
     p.add_argument("--input", required=True, help="an image file or a folder of images")
     p.add_argument("--output", required=True, help="folder for the translated images")
     p.add_argument("--direction", choices=["AtoB", "BtoA"], help="for models that go both ways")
@@ -34,6 +39,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable files with a warning")
+    add_reference_flags(p)
     p.set_defaults(run=run)
 
 
@@ -41,7 +47,10 @@ def input_files(path: str) -> list[Path]:
     """One file, or the images of a folder."""
     p = Path(path)
     if p.is_dir():
-        return list_images(p)
+        try:
+            return list_images(p)
+        except DataError as e:
+            raise DataError(f"--input: {e}") from e
     if not p.exists():
         raise DataError(f"--input {p} does not exist")
     if p.suffix.lower() not in IMAGE_EXTENSIONS:
@@ -52,8 +61,16 @@ def input_files(path: str) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise DataError("--batch-size must be at least 1")
+    translator = load_generator(
+        args.checkpoint,
+        args.direction,
+        args.device,
+        args.precision,
+        arch=args.arch,
+        norm=args.norm,
+        dropout=args.dropout,
+    )
     files = input_files(args.input)
-    translator = load_generator(args.checkpoint, args.direction, args.device, args.precision)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     images, names, skipped = [], [], 0

@@ -65,6 +65,9 @@ class Method(nn.Module):
         self.optimizers: dict[str, Optimizer] = {}
         self.schedulers: dict[str, LambdaLR] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
+        # data-parallel wrappers by id of the wrapped network; a plain dict, so state_dict keys
+        # never gain a "module." prefix
+        self._parallel: dict[int, nn.Module] = {}
 
     # --- configuration hooks -------------------------------------------------------------
     @classmethod
@@ -108,6 +111,27 @@ class Method(nn.Module):
             gen.train(was_training)
 
     # --- shared machinery ----------------------------------------------------------------
+    def distribute(self, device_ids: list[int] | None = None) -> None:
+        """Wrap every trained network in DistributedDataParallel (call once, after loading)."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        trained = {
+            id(p) for o in self.optimizers.values() for g in o.param_groups for p in g["params"]
+        }
+        for _, net in self.named_children():
+            params = list(net.parameters())
+            if params and all(id(p) in trained for p in params):
+                self._parallel[id(net)] = DistributedDataParallel(net, device_ids=device_ids)
+
+    def parallel(self, net: nn.Module) -> nn.Module:
+        """The network to call in train_step: its data-parallel wrapper when there is one.
+
+        Gradients are averaged across processes during backward through the wrapper. Call the
+        bare network instead where no gradient for its own weights is wanted (a frozen D while G
+        is updated), so no needless all-reduce happens.
+        """
+        return self._parallel.get(id(net), net)
+
     def autocast(self):
         """The mixed-precision context of this run."""
         return autocast(self.device, self.precision)
@@ -171,6 +195,14 @@ class Method(nn.Module):
             if state.get("scalers", {}).get(k):
                 s.load_state_dict(state["scalers"][k])
         self.load_extra_state(state.get("extra", {}))
+
+    def init_generator(self, path: str) -> None:
+        """Start the default generator from a pixmorph checkpoint or a reference state dict."""
+        # every key and shape must fit; a mismatch names the settings the file points to
+        from pixmorph.reference_weights import generator_weights  # late: it builds methods
+
+        module = self.inference_generator().module
+        module.load_state_dict(generator_weights(path, module))
 
     def load_weights(self, weights: dict[str, Tensor], source: str = "checkpoint") -> None:
         """Load the networks this instance has (an inference build lacks discriminators)."""

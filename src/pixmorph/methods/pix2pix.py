@@ -88,26 +88,27 @@ class Pix2Pix(Method):
         real_a = batch["a"].to(self.device, non_blocking=True)  # (B, in, H, W)
         real_b = batch["b"].to(self.device, non_blocking=True)  # (B, out, H, W)
         mode = self.m.gan_mode
+        g, d = self.parallel(self.g), self.parallel(self.d)
 
         with self.autocast():
-            fake_b = self.g(real_a)
+            fake_b = g(real_a)
 
         # D: real pairs up, fake pairs down; halved so D learns slower than G
         set_requires_grad(self.d, True)
         with self.autocast():
             fake_ab = torch.cat([real_a, fake_b.detach()], 1)
             real_ab = torch.cat([real_a, real_b], 1)
-            loss_d_fake = d_loss(mode, self.d(fake_ab), real=False)
-            loss_d_real = d_loss(mode, self.d(real_ab), real=True)
+            loss_d_fake = d_loss(mode, d(fake_ab), real=False)
+            loss_d_real = d_loss(mode, d(real_ab), real=True)
         loss_d = 0.5 * (loss_d_fake + loss_d_real)
         losses = {"d_real": loss_d_real.item(), "d_fake": loss_d_fake.item()}
         if mode == "wgangp":
-            gp = gradient_penalty(self.d, real_ab, fake_ab)
+            gp = gradient_penalty(self.d, real_ab, fake_ab)  # bare D: double backward
             loss_d = loss_d + self.m.lambda_gp * gp
             losses["d_gp"] = gp.item()
         self.optimize("d", loss_d)
 
-        # G: fool D and stay close to the target
+        # G: fool D and stay close to the target (the bare D: its weights get no update here)
         set_requires_grad(self.d, False)
         with self.autocast():
             loss_g_gan = g_loss(mode, self.d(torch.cat([real_a, fake_b], 1)))
