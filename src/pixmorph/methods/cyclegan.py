@@ -171,8 +171,12 @@ class CycleGAN(Method):
     def _d_loss(self, d: torch.nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
         """Half the sum of the real and fake losses (D learns slower than G), and the GP."""
         mode = self.m.gan_mode
+        wrapped = self.parallel(d)
         with self.autocast():
-            loss = 0.5 * (d_loss(mode, d(real), real=True) + d_loss(mode, d(fake), real=False))
+            loss = 0.5 * (
+                d_loss(mode, wrapped(real), real=True) + d_loss(mode, wrapped(fake), real=False)
+            )
+        # the penalty takes the bare D: it needs a double backward
         gp = gradient_penalty(d, real, fake) if mode == "wgangp" else loss.new_zeros(())
         return loss, gp
 
@@ -181,14 +185,17 @@ class CycleGAN(Method):
         real_b = batch["b"].to(self.device, non_blocking=True)  # (B, C_b, H, W)
         m, mode = self.m, self.m.gan_mode
 
-        # G: fool both Ds, come back around both cycles, leave in-domain images alone
+        g_ab, g_ba = self.parallel(self.g_ab), self.parallel(self.g_ba)
+
+        # G: fool both Ds (bare and frozen: no update for them here), come back around both
+        # cycles, leave in-domain images alone
         set_requires_grad(self.d_a, False)
         set_requires_grad(self.d_b, False)
         with self.autocast():
-            fake_b = self.g_ab(real_a)
-            rec_a = self.g_ba(fake_b)
-            fake_a = self.g_ba(real_b)
-            rec_b = self.g_ab(fake_a)
+            fake_b = g_ab(real_a)
+            rec_a = g_ba(fake_b)
+            fake_a = g_ba(real_b)
+            rec_b = g_ab(fake_a)
             loss_g_ab = g_loss(mode, self.d_b(fake_b))
             loss_g_ba = g_loss(mode, self.d_a(fake_a))
         loss_cycle_a = F.l1_loss(rec_a.float(), real_a) * m.lambda_a
@@ -197,8 +204,8 @@ class CycleGAN(Method):
         losses: dict[str, float] = {}
         if m.lambda_identity > 0:
             with self.autocast():
-                idt_b = self.g_ab(real_b)  # g_ab should leave B images as they are
-                idt_a = self.g_ba(real_a)
+                idt_b = g_ab(real_b)  # g_ab should leave B images as they are
+                idt_a = g_ba(real_a)
             loss_idt_b = F.l1_loss(idt_b.float(), real_b) * m.lambda_b * m.lambda_identity
             loss_idt_a = F.l1_loss(idt_a.float(), real_a) * m.lambda_a * m.lambda_identity
             loss_g = loss_g + loss_idt_a + loss_idt_b
