@@ -195,6 +195,14 @@ def test_identity_loss_on_with_matching_channels_and_off_with_zero(
         assert {"d_a", "d_b", "g_ab", "g_ba", "cycle_a", "cycle_b"} <= set(losses)
 
 
+@pytest.mark.parametrize("mode", ["vanilla", "hinge", "wgangp"])
+def test_other_gan_losses_train(unpaired_root: Path, tmp_path: Path, mode: str) -> None:
+    cfg = build_config(cg_tree(unpaired_root, tmp_path, gan_mode=mode))
+    losses = CycleGAN(cfg, CPU).train_step(one_batch(CycleGAN.make_dataset(cfg, True)), 1)
+    assert all(np.isfinite(v) for v in losses.values())
+    assert ("gp_a" in losses) is (mode == "wgangp")
+
+
 # --- unpaired data ----------------------------------------------------------------------------
 
 
@@ -212,7 +220,9 @@ def test_unaligned_draws_b_independently_and_reproducibly(unpaired_root: Path) -
     assert item["a"].shape == item["b"].shape == (3, 32, 32) and ds.paired is False
 
 
-def test_cyclegan_datasets_by_folder_layout(unpaired_root: Path, tmp_path: Path) -> None:
+def test_cyclegan_datasets_by_folder_layout(
+    unpaired_root: Path, paired_root: Path, tmp_path: Path
+) -> None:
     cfg = build_config(cg_tree(unpaired_root, tmp_path))
     assert isinstance(CycleGAN.make_dataset(cfg, True), UnalignedDataset)
     ev = CycleGAN.make_dataset(cfg, False)
@@ -234,6 +244,8 @@ def test_cyclegan_datasets_by_folder_layout(unpaired_root: Path, tmp_path: Path)
     shutil.rmtree(only / "trainB")
     with pytest.raises(DataError, match="lacks trainB/"):
         CycleGAN.make_dataset(build_config(cg_tree(only, tmp_path)), True)
+    with pytest.raises(DataError, match="pixmorph data unpair"):  # an aligned root
+        CycleGAN.make_dataset(build_config(cg_tree(paired_root, tmp_path)), True)
 
 
 def test_visuals_show_both_cycles_whatever_the_direction(

@@ -33,9 +33,14 @@ def domain_folders(
     a, b = r / f"{split}A", r / f"{split}B"
     missing = [p.name + "/" for p in (a, b) if not p.is_dir()]
     if missing:
+        hint = (
+            f"; {r / split} looks aligned: `pixmorph data unpair {r} OUT` makes the unpaired layout"
+            if (r / split).is_dir()
+            else ""
+        )
         raise DataError(
             f"{r} lacks {' and '.join(missing)}: unpaired data needs {a.name}/ and {b.name}/ "
-            "folders under the root, or set data.root_a and data.root_b"
+            f"folders under the root, or set data.root_a and data.root_b{hint}"
         )
     return a, b
 

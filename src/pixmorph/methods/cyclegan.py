@@ -266,4 +266,7 @@ class CycleGAN(Method):
             return
         for name in ("pool_a", "pool_b"):
             if name in state:
-                getattr(self, name).load_state_dict(state[name], self.device)
+                try:
+                    getattr(self, name).load_state_dict(state[name], self.device)
+                except ValueError as e:
+                    raise ConfigError(f"{e}; resume with the run's own model.pool_size") from e
