@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from pixmorph.config import Config, ConfigError
 from pixmorph.data.folders import eval_folder
+from pixmorph.data.images import DataError
 from pixmorph.data.unaligned import UnalignedDataset, domain_folders, has_domains
 from pixmorph.losses import GANMode, d_loss, g_loss, gradient_penalty
 from pixmorph.methods.base import Batch, Generator, Method, Panel, set_requires_grad
@@ -79,7 +80,7 @@ def eval_dataset(cfg: Config, root: str | None = None) -> Dataset:
     if not r and d.root_a and d.root_b:
         return _unaligned(cfg, Path(d.root_a), Path(d.root_b), train=False)
     if not r:
-        raise ConfigError("no evaluation data: set data.root (or pass --data)")
+        raise DataError("no evaluation data: pass --data ROOT (holding test/ or testA/ testB/)")
     paired = copy.copy(cfg)
     if d.direction == "BtoA":  # the aligned dataset converts "a" to in_channels
         paired.data = replace(d, in_channels=d.out_channels, out_channels=d.in_channels)
