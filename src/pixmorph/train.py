@@ -25,9 +25,11 @@ from pixmorph.config import Config, config_from_dict, to_dict, write_yaml
 from pixmorph.data.sampler import StepSampler
 from pixmorph.device import pick_device
 from pixmorph.grid import save_grid
+from pixmorph.logsinks import open_sinks
 from pixmorph.methods.base import Method
 from pixmorph.methods.registry import get_method
 from pixmorph.rundir import RunDir
+from pixmorph.train_eval import BestTracker, HeldOutEval
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,7 @@ class Trainer:
         self.progress = progress
         self.device = pick_device(cfg.train.device)
         self.method_cls = get_method(cfg.method)
+        self.best = BestTracker(cfg.train.best_metric)
         self._stop_signal: int | None = None
 
     @classmethod
@@ -126,9 +129,13 @@ class Trainer:
         seed_everything(self.cfg.train.seed)
         return self.method_cls(self.cfg, self.device, training=True)
 
+    def _payload(self, method: Method, step: int) -> dict[str, Any]:
+        # the best-so-far travels in every checkpoint, so a resume keeps it
+        return checkpoint_payload(method, self.cfg, step) | {"best": self.best.state_dict()}
+
     def save(self, method: Method, step: int) -> Path:
         """Write latest.pt (and a per-step copy), pruning old per-step copies."""
-        payload = checkpoint_payload(method, self.cfg, step)
+        payload = self._payload(method, step)
         save_atomic(payload, self.run.latest)
         keep = self.cfg.train.keep_checkpoints
         if keep > 0:
@@ -136,6 +143,12 @@ class Trainer:
             for old in self.run.step_checkpoints()[:-keep]:
                 old.unlink(missing_ok=True)
         return self.run.latest
+
+    def save_best(self, method: Method, step: int) -> Path:
+        """Write best.pt: the full checkpoint of the best step by train.best_metric so far."""
+        payload = self._payload(method, step)
+        log.info("best %s so far at step %d: %.4f", self.best.metric, step, self.best.value)
+        return save_atomic(payload, self.run.best)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stop_signal = signum
@@ -150,6 +163,7 @@ class Trainer:
             method.load_training_state(self._resume_from)
             start = int(self._resume_from["step"])
             set_rng_state(self._resume_from["rng"])
+            self.best.load_state_dict(self._resume_from.get("best"))
             run.truncate_metrics(start)
             log.info("resumed %s at step %d", run.root, start)
         write_yaml(run.config, to_dict(cfg))
@@ -159,6 +173,7 @@ class Trainer:
 
         dataset = self.method_cls.make_dataset(cfg, train=True)
         fixed = sample_batch(self.method_cls, cfg, cfg.train.num_samples)
+        held_out = HeldOutEval.build(self.method_cls, cfg) if cfg.train.eval_every else None
         batches: Iterator[dict[str, Any]] = iter(make_loader(dataset, cfg, start, self.device))
         log.info(
             "training %s on %d images, batch %d, %d steps, device %s, precision %s",
@@ -170,6 +185,7 @@ class Trainer:
             method.precision,
         )
 
+        sinks = open_sinks(cfg, run, start)
         old_handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM,)}
         for s in old_handlers:
             try:
@@ -190,7 +206,7 @@ class Trainer:
                     now = time.perf_counter()
                     ips = images_since / max(now - t_last, 1e-9)
                     t_last, images_since = now, 0
-                    run.log(
+                    sinks.write(
                         {"step": step, **losses, **method.learning_rates(), "images_per_s": ips}
                     )
                     if self.progress:
@@ -201,6 +217,11 @@ class Trainer:
                     and (step % cfg.train.sample_every == 0 or step == cfg.train.steps)
                 ):
                     save_grid(method.visuals(fixed), run.samples / f"step_{step:08d}.png")
+                if held_out and (step % cfg.train.eval_every == 0 or step == cfg.train.steps):
+                    scores = held_out(method)
+                    sinks.write({"step": step, **scores})
+                    if self.best.update(step, scores):
+                        self.save_best(method, step)
                 if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
                     self.save(method, step)
                     saved_step = step
@@ -213,6 +234,7 @@ class Trainer:
                 self.save(method, done)
             raise TrainingInterrupted(done, run.latest) from None
         finally:
+            sinks.close()
             for s, h in old_handlers.items():
                 signal.signal(s, h)
         return run.root
