@@ -141,16 +141,18 @@ class RandomFeatures(FeatureNet):
     def __init__(self, dim: int = 64, seed: int = 0, width: int = 16) -> None:
         super().__init__()
         self.dim, self.seed = dim, seed
-        self.net = nn.Sequential(
-            nn.Conv2d(3, width, 3, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(2 * width, dim, 3, padding=1),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-        )
-        # A private generator: building this network must not move the global RNG.
+        # Building this network must not move the global RNG: the layers' default
+        # initialisation draws from it, and the real weights come from a private generator.
+        with torch.random.fork_rng(devices=[]):
+            self.net = nn.Sequential(
+                nn.Conv2d(3, width, 3, stride=2, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(2 * width, dim, 3, padding=1),
+                nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(),
+            )
         gen = torch.Generator().manual_seed(seed)
         for p in self.net.parameters():
             p.data.copy_(torch.randn(p.shape, generator=gen) * (2.0 / max(1, p[0].numel())) ** 0.5)
