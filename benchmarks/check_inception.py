@@ -40,7 +40,10 @@ def grid_sample_resize(x: torch.Tensor, size: int) -> torch.Tensor:
 
 def features(net, images: list[torch.Tensor], batch: int = 16) -> np.ndarray:
     return np.concatenate(
-        [net(torch.stack(images[k : k + batch])).double().numpy() for k in range(0, len(images), batch)]
+        [
+            net(torch.stack(images[k : k + batch])).double().numpy()
+            for k in range(0, len(images), batch)
+        ]
     )
 
 
@@ -74,13 +77,17 @@ def main() -> None:
     diff = np.abs(f_script - f_plain).max()
     print(f"TorchScript vs plain nn.Module: max |diff| {diff:.2e} over {f_script.size} values")
     print(f"  ({dt / len(photos) * 1000:.0f} ms per image on this CPU)")
-    print(f"features: min {f_script.min():.3f}, mean {f_script.mean():.3f}, dim {f_script.shape[1]}")
+    print(
+        f"features: min {f_script.min():.3f}, mean {f_script.mean():.3f}, dim {f_script.shape[1]}"
+    )
 
     f_labels = features(scripted, labels)
     half = len(photos) // 2
     print(f"FID photos vs themselves:          {metrics.fid(f_script, f_script):10.4f}")
     print(f"FID photos vs shuffled photos:     {metrics.fid(f_script, f_script[::-1]):10.4f}")
-    print(f"FID photos[:half] vs photos[half:]: {metrics.fid(f_script[:half], f_script[half:]):9.2f}")
+    print(
+        f"FID photos[:half] vs photos[half:]: {metrics.fid(f_script[:half], f_script[half:]):9.2f}"
+    )
     print(f"FID photos vs label maps:          {metrics.fid(f_script, f_labels):10.2f}")
     kid, kid_std = metrics.kid(f_script[:half], f_script[half:], subset_size=half)
     kid_x, _ = metrics.kid(f_script, f_labels, subset_size=half)
@@ -89,7 +96,9 @@ def main() -> None:
     pils = [p for p, _ in pairs]
     for radius in (0.5, 1, 2, 4):
         blurred = [to_tensor(p.filter(ImageFilter.GaussianBlur(radius))) for p in pils]
-        print(f"FID photos vs blurred (radius {radius}): {metrics.fid(f_script, features(scripted, blurred)):8.2f}")
+        print(
+            f"FID photos vs blurred (radius {radius}): {metrics.fid(f_script, features(scripted, blurred)):8.2f}"
+        )
 
     def png_round_trip(img: Image.Image) -> torch.Tensor:
         buf = io.BytesIO()

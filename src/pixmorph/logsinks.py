@@ -72,8 +72,11 @@ class TensorBoardSink:
 
     def __init__(self, log_dir: Path, start_step: int) -> None:
         module = _require("torch.utils.tensorboard", "log.tensorboard", "tensorboard")
-        # purge_step drops events a previous attempt wrote after the checkpoint we resume from
-        self.writer = module.SummaryWriter(str(log_dir), purge_step=start_step or None)
+        # purge_step hides events at or past it: those a previous attempt wrote after the
+        # checkpoint we resume from (the checkpoint's own step was logged and stays)
+        self.writer = module.SummaryWriter(
+            str(log_dir), purge_step=start_step + 1 if start_step else None
+        )
 
     def write(self, record: dict[str, Any]) -> None:
         for k, v in scalars(record).items():
