@@ -30,7 +30,7 @@ class HeldOutEval:
         """The method's held-out dataset (make_dataset(train=False)); its errors stop the run."""
         dataset = method_cls.make_dataset(cfg, train=False)
         log.info("evaluating every %d steps on %d images", cfg.train.eval_every, len(dataset))
-        return cls(dataset, max(1, cfg.train.batch_size))
+        return cls(dataset, max(4, cfg.train.batch_size))  # no gradients: batches can be larger
 
     def __call__(self, method: Method) -> dict[str, float]:
         # fork_rng: evaluation must not change the random stream training continues with
