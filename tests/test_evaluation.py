@@ -123,32 +123,34 @@ def test_random_features_are_seeded_quantised_and_leave_the_global_rng_alone():
 
 
 @pytest.fixture(scope="module")
-def scripted_inception(tmp_path_factory) -> tuple[Path, InceptionV3Features]:
+def scripted_inception(tmp_path_factory) -> Path:
     """Our Inception with random weights, saved as TorchScript like the published file."""
     torch.manual_seed(0)
     net = InceptionV3Features().eval()
     path = tmp_path_factory.mktemp("inception") / "scripted.pt"
-    with torch.no_grad():
-        torch.jit.trace(net, torch.zeros(1, 3, 75, 75)).save(str(path))  # 75: its smallest input
-    return path, net
+    with torch.no_grad():  # 75x75: the smallest input it takes, so tracing is quick
+        torch.jit.trace(net, torch.zeros(1, 3, 75, 75), check_trace=False).save(str(path))
+    return path
 
 
 def test_inception_loads_as_torchscript_state_dict_and_safetensors(scripted_inception, tmp_path):
-    path, net = scripted_inception
-    images = torch.rand(2, 3, 40, 56) * 2 - 1
+    path = scripted_inception
+    images = torch.rand(1, 3, 40, 56) * 2 - 1
     script = load_inception(path)
     assert isinstance(script.net, torch.jit.ScriptModule)
     f = script(images)
-    assert f.shape == (2, 2048)
-    assert torch.allclose(load_inception(path, plain=True)(images), f, atol=1e-5)
-    # the pixmorph conventions around the network: 8-bit, TF resize to 299, (x - 128) / 128
+    assert f.shape == (1, 2048)
+    plain = load_inception(path, plain=True)
+    assert not isinstance(plain.net, torch.jit.ScriptModule)
+    # the conventions around the network: 8-bit, TF1 resize to 299, (x - 128) / 128
     x = resize_tf_bilinear(((images + 1) * 127.5).round(), 299)
     with torch.no_grad():
-        assert torch.allclose(net((x - 128) / 128), f, atol=1e-5)
+        assert torch.allclose(plain.net((x - 128) / 128), f, atol=1e-5)
     st = export_inception(path, tmp_path / "inception.safetensors")
     from_st = load_inception(st)
     assert not isinstance(from_st.net, torch.jit.ScriptModule)
-    assert torch.allclose(from_st(images), f, atol=1e-5)
+    for k, v in plain.net.state_dict().items():
+        assert torch.equal(from_st.net.state_dict()[k], v), k
     assert from_st.fingerprint == script.fingerprint != featurenets.KNOWN_FINGERPRINT
     assert from_st.describe()["known_weights"] is False
 

@@ -275,8 +275,9 @@ def check_layout(state: dict[str, Tensor], source: str) -> None:
 def plain_inception(state: dict[str, Tensor], source: str) -> InceptionV3Features:
     """The plain nn.Module Inception with `state` loaded; mismatched names are a clear error."""
     check_layout(state, source)
-    net = InceptionV3Features()
-    net.load_state_dict(state, strict=True)
+    with torch.device("meta"):  # no random init of 24M weights that are replaced at once
+        net = InceptionV3Features()
+    net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
     return net
 
 
