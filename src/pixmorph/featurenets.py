@@ -329,7 +329,7 @@ def export_inception(src: str | Path, dst: str | Path) -> Path:
 def build_feature_net(
     kind: str, weights: str | Path | None = None, device: torch.device | str = "cpu"
 ) -> FeatureNet:
-    """ "inception" (the standard; needs weights) or "random" (a seeded stand-in, tests only)."""
+    """The feature network by name: inception (needs weights) or random (tests only)."""
     if kind == "inception":
         return load_inception(weights, device)
     if kind == "random":

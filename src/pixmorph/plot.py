@@ -111,8 +111,8 @@ def line_plot(
         tw = draw.textlength(text, font=small)
         draw.text((px - tw / 2, top + ph + 4), text, fill=(80, 80, 80), font=small)
     draw.rectangle([left, top, left + pw, top + ph], outline=(120, 120, 120))
-    draw.text((left + pw - draw.textlength(x_label, font=small), h - 14), x_label, fill="gray",
-              font=small)  # fmt: skip
+    label_x = left + pw - draw.textlength(x_label, font=small)
+    draw.text((label_x, h - 14), x_label, fill="gray", font=small)
 
     for i, (xs, ys) in enumerate(series.values()):
         colour = PALETTE[i % len(PALETTE)]
@@ -135,8 +135,8 @@ def line_plot(
     if len(series) > 1:  # legend in the top-right corner, over a white box
         text_w = max(draw.textlength(name, font=small) for name in series)
         x0 = left + pw - text_w - 34
-        draw.rectangle([x0, top + 3, left + pw - 3, top + 8 + 15 * len(series)],
-                       fill="white", outline=(200, 200, 200))  # fmt: skip
+        box = [x0, top + 3, left + pw - 3, top + 8 + 15 * len(series)]
+        draw.rectangle(box, fill="white", outline=(200, 200, 200))
         for i, name in enumerate(series):
             ly = top + 6 + 15 * i
             draw.line(
