@@ -8,12 +8,21 @@ import sys
 
 from pixmorph import __version__
 from pixmorph.checkpoint import CheckpointError
-from pixmorph.commands import data, demo, evaluate, export, import_weights, train, translate
+from pixmorph.commands import (
+    data,
+    demo,
+    evaluate,
+    export,
+    import_weights,
+    report,
+    train,
+    translate,
+)
 from pixmorph.commands.console import setup_logging
 from pixmorph.config import ConfigError
 from pixmorph.data.images import DataError
 
-COMMANDS = [train, translate, evaluate, import_weights, export, data, demo]
+COMMANDS = [train, translate, evaluate, report, import_weights, export, data, demo]
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 

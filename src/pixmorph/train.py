@@ -25,9 +25,11 @@ from pixmorph.config import Config, ConfigError, config_from_dict, merge, to_dic
 from pixmorph.data.sampler import StepSampler
 from pixmorph.device import pick_device
 from pixmorph.grid import save_grid
+from pixmorph.logsinks import Sinks, open_sinks
 from pixmorph.methods.base import Method
 from pixmorph.methods.registry import get_method
 from pixmorph.rundir import RunDir
+from pixmorph.train_eval import BestTracker, HeldOutEval
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,7 @@ class Trainer:
         self.dist, device_name = distributed.setup(cfg.train.device)
         self.device = pick_device(device_name)
         self.method_cls = get_method(cfg.method)
+        self.best = BestTracker(cfg.train.best_metric)
         self._stop_signal: int | None = None
 
     @classmethod
@@ -165,7 +168,7 @@ class Trainer:
             rank_rng = distributed.all_gather_tensor(torch.get_rng_state())
         if not self.dist.is_main:
             return self.run.latest
-        payload = checkpoint_payload(method, self.cfg, step, rank_rng)
+        payload = self._payload(method, step, rank_rng)
         save_atomic(payload, self.run.latest)
         keep = self.cfg.train.keep_checkpoints
         if keep > 0:
@@ -173,6 +176,19 @@ class Trainer:
             for old in self.run.step_checkpoints()[:-keep]:
                 old.unlink(missing_ok=True)
         return self.run.latest
+
+    def _payload(
+        self, method: Method, step: int, rank_rng: list[torch.Tensor] | None = None
+    ) -> dict[str, Any]:
+        # the best-so-far travels in every checkpoint, so a resume keeps it
+        payload = checkpoint_payload(method, self.cfg, step, rank_rng)
+        return payload | {"best": self.best.state_dict()}
+
+    def save_best(self, method: Method, step: int) -> Path:
+        """Write best.pt: the full checkpoint of the best step by train.best_metric so far."""
+        payload = self._payload(method, step)
+        log.info("best %s so far at step %d: %.4f", self.best.metric, step, self.best.value)
+        return save_atomic(payload, self.run.best)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stop_signal = signum
@@ -194,6 +210,7 @@ class Trainer:
             method.load_training_state(self._resume_from)
             start = int(self._resume_from["step"])
             self._restore_rng(self._resume_from["rng"])
+            self.best.load_state_dict(self._resume_from.get("best"))
             if main:
                 run.truncate_metrics(start)
             log.info("resumed %s at step %d", run.root, start)
@@ -213,6 +230,9 @@ class Trainer:
 
         dataset = self.method_cls.make_dataset(cfg, train=True)
         fixed = sample_batch(self.method_cls, cfg, cfg.train.num_samples) if main else None
+        held_out = (
+            HeldOutEval.build(self.method_cls, cfg) if cfg.train.eval_every and main else None
+        )
         batches: Iterator[dict[str, Any]] = iter(
             make_loader(dataset, cfg, start, self.device, self.dist)
         )
@@ -233,6 +253,7 @@ class Trainer:
                 method.precision,
             )
 
+        sinks = open_sinks(cfg, run, start) if main else Sinks([])
         old_handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM,)}
         for s in old_handlers:
             try:
@@ -253,7 +274,7 @@ class Trainer:
                     now = time.perf_counter()
                     ips = images_since / max(now - t_last, 1e-9)
                     t_last, images_since = now, 0
-                    run.log(
+                    sinks.write(
                         {"step": step, **losses, **method.learning_rates(), "images_per_s": ips}
                     )
                     if self.progress:
@@ -264,6 +285,11 @@ class Trainer:
                     and (step % cfg.train.sample_every == 0 or step == cfg.train.steps)
                 ):
                     save_grid(method.visuals(fixed), run.samples / f"step_{step:08d}.png")
+                if held_out and (step % cfg.train.eval_every == 0 or step == cfg.train.steps):
+                    scores = held_out(method)
+                    sinks.write({"step": step, **scores})
+                    if self.best.update(step, scores):
+                        self.save_best(method, step)
                 if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
                     self.save(method, step)
                     saved_step = step
@@ -276,6 +302,7 @@ class Trainer:
                 self.save(method, done, gather=False)
             raise TrainingInterrupted(done, run.latest) from None
         finally:
+            sinks.close()
             for s, h in old_handlers.items():
                 signal.signal(s, h)
         distributed.teardown()
