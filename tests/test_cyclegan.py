@@ -27,6 +27,7 @@ from pixmorph.methods.pix2pix import Pix2Pix
 from pixmorph.nets.factory import build_generator
 from pixmorph.rundir import RunDir
 from pixmorph.train import Trainer, make_loader, seed_everything
+from pixmorph.train_eval import HeldOutEval
 
 CPU = torch.device("cpu")
 FACADES = Path(os.environ.get("PIXMORPH_SHARED_DATA", SHARED_DATA)) / "facades"
@@ -233,6 +234,8 @@ def test_cyclegan_datasets_by_folder_layout(
         shutil.copytree(unpaired_root / name, only / name)
     ev = CycleGAN.make_dataset(cfg, False, root=str(only))
     assert isinstance(ev, UnalignedDataset) and not ev.paired
+    with pytest.raises(DataError, match="not pairs"):  # eval_every would score nonsense
+        HeldOutEval.build(CycleGAN, build_config(cg_tree(only, tmp_path)))
     # explicit folders instead of a root
     tree = cg_tree("", tmp_path)
     tree["data"] |= {"root_a": str(only / "trainA"), "root_b": str(only / "trainB")}
@@ -303,7 +306,7 @@ def test_training_lowers_a_to_b_error_against_held_back_pairs(
 def test_resume_matches_an_uninterrupted_run(unpaired_root: Path, tmp_path: Path) -> None:
     def tree(out: Path, steps: int) -> dict:
         t = cg_tree(unpaired_root, out, pool_size=2)  # a pool that fills, then draws randomly
-        t["train"] |= {"steps": steps, "decay_start": 1.0, "sample_every": 0}
+        t["train"] |= {"steps": steps, "decay_start": 1.0, "sample_every": 0, "eval_every": 2}
         return t
 
     straight = Trainer(build_config(tree(tmp_path / "straight", 6))).fit()
@@ -315,7 +318,15 @@ def test_resume_matches_an_uninterrupted_run(unpaired_root: Path, tmp_path: Path
             {k: v for k, v in r.items() if k != "images_per_s"} for r in RunDir(run).read_metrics()
         ]
 
-    assert losses(straight) == losses(resumed) and len(losses(straight)) == 6
+    def steps(run: Path) -> list[dict]:
+        return [r for r in losses(run) if "d_a" in r]
+
+    def evals(run: Path) -> list[dict]:  # the half run also scored its last step, 3
+        return [r for r in losses(run) if "eval_psnr" in r and r["step"] != 3]
+
+    assert steps(straight) == steps(resumed) and len(steps(straight)) == 6
+    assert evals(straight) == evals(resumed)  # held-out scores on the aligned test/
+    assert [r["step"] for r in evals(straight)] == [2, 4, 6]
     a, b = load_checkpoint(straight), load_checkpoint(resumed)
     assert a["step"] == b["step"] == 6
     for k, v in a["model"].items():
@@ -329,77 +340,32 @@ def test_resume_matches_an_uninterrupted_run(unpaired_root: Path, tmp_path: Path
 
 def test_cli_synth_train_translate_evaluate_both_directions(tmp_path: Path) -> None:
     data, run = tmp_path / "data", tmp_path / "run"
-    assert (
-        cli(
-            [
-                "data",
-                "synth",
-                "--unpaired",
-                "--out",
-                str(data),
-                "--n",
-                "12",
-                "--size",
-                "32",
-                "--test-fraction",
-                "0.25",
-            ]
-        )
-        == 0
-    )
+    synth = f"data synth --unpaired --out {data} --n 12 --size 32 --test-fraction 0.25"
+    assert cli(synth.split()) == 0
     assert {p.name for p in data.iterdir()} >= {"trainA", "trainB", "testA", "testB", "test"}
-    args = ["train", "--method", "cyclegan", "--data", str(data), "--size", "32", "--steps", "2"]
-    args += ["--out", str(run), "--no-progress", "model.generator.arch=resnet_6blocks"]
-    args += ["model.generator.ngf=8", "model.discriminator.ndf=8", "train.sample_every=2"]
-    assert cli(args) == 0
+    train = f"train --method cyclegan --data {data} --size 32 --steps 2 --out {run} --no-progress"
+    tiny = "model.generator.arch=resnet_6blocks model.generator.ngf=8 model.discriminator.ndf=8"
+    assert cli([*train.split(), *tiny.split(), "train.sample_every=2"]) == 0
     assert list((run / "samples").glob("*.png"))
     ckpt = load_checkpoint(run)  # weights_only, pools included
     assert ckpt["config"]["method"] == "cyclegan" and len(ckpt["extra"]["pool_b"]["images"]) == 2
     for direction, src in (("AtoB", "testA"), ("BtoA", "testB")):
         out = tmp_path / f"out_{direction}"
-        assert (
-            cli(
-                [
-                    "translate",
-                    "--checkpoint",
-                    str(run),
-                    "--input",
-                    str(data / src),
-                    "--output",
-                    str(out),
-                    "--direction",
-                    direction,
-                ]
-            )
-            == 0
-        )
+        args = f"translate --checkpoint {run} --input {data / src} --output {out}"
+        assert cli([*args.split(), "--direction", direction]) == 0
         written = sorted(out.glob("*.png"))
         assert len(written) == 3 and Image.open(written[0]).size == (32, 32)
+        # the root also holds testA/ testB/ (FID/KID by default): --mode paired scores test/
         report = tmp_path / f"eval_{direction}"
-        assert (
-            cli(
-                [
-                    "evaluate",
-                    "--checkpoint",
-                    str(run),
-                    "--data",
-                    str(data),
-                    "--direction",
-                    direction,
-                    "--out",
-                    str(report),
-                    "--no-images",
-                ]
-            )
-            == 0
-        )
+        args = f"evaluate --checkpoint {run} --data {data} --mode paired --out {report}"
+        assert cli([*args.split(), "--direction", direction, "--no-images"]) == 0
         summary = json.loads((report / "metrics.json").read_text())
         assert summary["direction"] == direction and summary["count"] == 3
     # testA/ testB/ alone are not pairs: a clear error, not meaningless numbers
     only = tmp_path / "only"
     shutil.copytree(data / "testA", only / "testA")
     shutil.copytree(data / "testB", only / "testB")
-    assert cli(["evaluate", "--checkpoint", str(run), "--data", str(only)]) == 2
+    assert cli(f"evaluate --checkpoint {run} --data {only} --mode paired".split()) == 2
 
 
 @pytest.mark.skipif(not FACADES.is_dir(), reason="needs ../shared/data/facades")
