@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from pixmorph import metrics
-from pixmorph.data.images import save_image
+from pixmorph.data.images import preview, save_image
 from pixmorph.infer import Translator
 
-PSNR_CAP = 100.0  # identical images have infinite PSNR; JSON has no infinity
+PSNR_CAP = 100.0
+_BASIC = ("l1", "psnr", "ssim")  # identical images have infinite PSNR; JSON has no infinity
 
 
 def evaluate_paired(
@@ -26,8 +28,12 @@ def evaluate_paired(
     batch_size: int = 4,
     save_images: bool = True,
     on_batch: Callable[[int], Any] | None = None,
+    extra_metrics: Callable[[Tensor, Tensor], dict[str, Tensor]] | None = None,
 ) -> dict[str, Any]:
-    """Translate every input of `dataset` and compare with its target; write a report if asked."""
+    """Translate every input of `dataset` and compare with its target; write a report if asked.
+
+    `extra_metrics(fake, real)` (a method's `eval_metrics`) adds named per-image figures.
+    """
     out = Path(out_dir) if out_dir else None
     if out:
         (out / "images").mkdir(parents=True, exist_ok=True)
@@ -44,18 +50,20 @@ def evaluate_paired(
         l1 = metrics.l1(fake, real)
         psnr = metrics.psnr(fake, real).clamp(max=PSNR_CAP)
         ssim = metrics.ssim(fake, real)
+        extra = extra_metrics(fake, real) if extra_metrics else {}
         for j, path in enumerate(batch["path"]):
             name = Path(path).stem
             row = {"name": name, "l1": float(l1[j]), "psnr": float(psnr[j]), "ssim": float(ssim[j])}
+            row.update({k: float(v[j]) for k, v in extra.items()})
             if out and save_images:
                 for kind, t in (("input", batch["a"][j]), ("output", fake[j]), ("target", real[j])):
-                    save_image(t, out / "images" / f"{name}_{kind}.png")
+                    save_image(preview(t), out / "images" / f"{name}_{kind}.png")
             rows.append(row)
         if on_batch:
             on_batch(len(batch["path"]))
     summary = {
         "count": len(rows),
-        "mean": {k: _mean([r[k] for r in rows]) for k in ("l1", "psnr", "ssim")},
+        "mean": {k: _mean([r[k] for r in rows]) for k in _metric_names(rows)},
         "images": rows,
         "checkpoint_step": translator.step,
         "direction": translator.direction or translator.config.data.direction,
@@ -64,6 +72,10 @@ def evaluate_paired(
         (out / "metrics.json").write_text(json.dumps(summary, indent=2))
         (out / "index.html").write_text(render_html(summary, save_images))
     return summary
+
+
+def _metric_names(rows: list[dict[str, Any]]) -> list[str]:
+    return [k for k in rows[0] if k != "name"] if rows else ["l1", "psnr", "ssim"]
 
 
 def _mean(values: list[float]) -> float:
@@ -79,7 +91,9 @@ def render_html(summary: dict[str, Any], with_images: bool = True) -> str:
         "img{width:160px;image-rendering:pixelated}</style>"
         f"<h1>pixmorph evaluation</h1><p>{summary['count']} images, step "
         f"{summary['checkpoint_step']}, direction {html.escape(str(summary['direction']))}</p>"
-        f"<p>mean L1 {m['l1']:.4f} &middot; PSNR {m['psnr']:.2f} dB &middot; SSIM {m['ssim']:.4f}</p>"
+        f"<p>mean L1 {m['l1']:.4f} &middot; PSNR {m['psnr']:.2f} dB &middot; SSIM {m['ssim']:.4f}"
+        + "".join(f" &middot; {html.escape(k)} {v:.4g}" for k, v in m.items() if k not in _BASIC)
+        + "</p>"
         "<table><tr><th>name</th><th>L1</th><th>PSNR</th><th>SSIM</th>"
         + ("<th>input</th><th>output</th><th>target</th>" if with_images else "")
         + "</tr>"
