@@ -109,7 +109,13 @@ def array_pixels(arr: np.ndarray) -> np.ndarray:
 def _decode(p: Path) -> np.ndarray:
     suffix = p.suffix.lower()
     if suffix == ".npy":
-        return array_pixels(np.load(p, allow_pickle=False))
+        try:
+            arr = np.load(p, allow_pickle=False)  # never unpickle: a data file must not run code
+        except ValueError as e:
+            if "pickle" in str(e):
+                raise ValueError("holds Python objects; save a plain numeric array") from e
+            raise
+        return array_pixels(arr)
     if suffix in TIFF_SUFFIXES:
         return array_pixels(tiff.read_tiff(p))
     if suffix == ".png":
