@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pixmorph.config import ConfigError
 from pixmorph.methods.base import Method
+from pixmorph.methods.colorization import Colorization
 from pixmorph.methods.pix2pix import Pix2Pix
 
 METHODS: dict[str, type[Method]] = {
     "pix2pix": Pix2Pix,
+    "colorization": Colorization,
 }
 
 
