@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from pixmorph import metrics
-from pixmorph.data.images import DataError, save_image
+from pixmorph.data.images import DataError, preview, save_image
 from pixmorph.evalpage import render_paired
 from pixmorph.infer import Translator
 from pixmorph.realism import Realism
@@ -56,8 +56,12 @@ def evaluate_paired(
     save_images: bool = True,
     on_batch: Callable[[int], Any] | None = None,
     realism: Realism | None = None,
+    extra_metrics: Callable[[Tensor, Tensor], dict[str, Tensor]] | None = None,
 ) -> dict[str, Any]:
-    """Translate every input of `dataset` and compare with its target; write a report if asked."""
+    """Translate every input of `dataset` and compare with its target; write a report if asked.
+
+    `extra_metrics(fake, real)` (a method's `eval_metrics`) adds named per-image figures.
+    """
     require_paired(dataset)
     out = Path(out_dir) if out_dir else None
     if out:
@@ -70,12 +74,14 @@ def evaluate_paired(
         fake = translator(batch["a"]).cpu()
         real = batch["b"].float()
         scores = paired_scores(fake, real)
+        if extra_metrics:
+            scores |= extra_metrics(fake, real)
         for j, path in enumerate(batch["path"]):
             name = Path(path).stem
             rows.append({"name": name, **{k: float(v[j]) for k, v in scores.items()}})
             if out and save_images:
                 for kind, t in (("input", batch["a"][j]), ("output", fake[j]), ("target", real[j])):
-                    save_image(t, out / "images" / f"{name}_{kind}.png")
+                    save_image(preview(t), out / "images" / f"{name}_{kind}.png")
         if realism:
             # features batch by batch, so no image set is ever held in memory
             fakes.append(realism.features([fake]))
@@ -85,7 +91,11 @@ def evaluate_paired(
     summary: dict[str, Any] = {
         "mode": "paired",
         "count": len(rows),
-        "mean": {k: _mean([r[k] for r in rows]) for k in PAIRED_METRICS},
+        "mean": {
+            k: _mean([r[k] for r in rows])
+            for k in (rows[0] if rows else PAIRED_METRICS)
+            if k != "name"
+        },
         "images": rows,
         "checkpoint_step": translator.step,
         "direction": translator.direction or translator.config.data.direction,
@@ -96,6 +106,10 @@ def evaluate_paired(
         (out / "metrics.json").write_text(json.dumps(summary, indent=2))
         (out / "index.html").write_text(render_paired(summary, save_images))
     return summary
+
+
+def _metric_names(rows: list[dict[str, Any]]) -> list[str]:
+    return [k for k in rows[0] if k != "name"] if rows else ["l1", "psnr", "ssim"]
 
 
 def _mean(values: list[float]) -> float:

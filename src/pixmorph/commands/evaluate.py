@@ -116,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.direction:
             cfg.data.direction = args.direction
-        dataset = get_method(cfg.method).make_dataset(cfg, train=False, root=args.data)
+        method_cls = get_method(cfg.method)
+        dataset = method_cls.make_dataset(cfg, train=False, root=args.data)
         out = Path(args.out) if args.out else default_out(args.checkpoint, eval_folder(args.data))
         with bar(len(dataset), "evaluate") as progress:
             summary = evaluate_paired(
@@ -127,11 +128,13 @@ def run(args: argparse.Namespace) -> int:
                 not args.no_images,
                 progress.update,
                 realism,
+                extra_metrics=method_cls.eval_metrics,
             )
         m = summary["mean"]
         print(
             f"{summary['count']} images: L1 {m['l1']:.4f}  PSNR {m['psnr']:.2f} dB  "
             f"SSIM {m['ssim']:.4f}"
+            + "".join(f"  {k} {v:.4g}" for k, v in m.items() if k not in ("l1", "psnr", "ssim"))
         )
     r = summary.get("realism")
     if r:

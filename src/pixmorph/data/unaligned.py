@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from torch import Tensor
 
 from pixmorph.data.base import ImageFiles, KeyedDataset
-from pixmorph.data.images import DataError, list_images, to_tensor
-from pixmorph.data.transforms import CENTRE, draw_augment, preprocess
+from pixmorph.data.images import (
+    DataError,
+    check_channels,
+    list_images,
+    match_channels,
+    to_tensor,
+)
+from pixmorph.data.transforms import CENTRE, Augment, draw_augment, preprocess
 
 
 def domain_folders(
@@ -51,6 +59,15 @@ def has_domains(root: str | Path, split: str) -> bool:
     return (r / f"{split}A").is_dir() and (r / f"{split}B").is_dir()
 
 
+def _channel_check(channels: int, side: str) -> Callable[[Path, np.ndarray], None]:
+    """A start-up check that a domain's files can give `channels` (data.in/out_channels)."""
+
+    def check(path: Path, pixels: np.ndarray) -> None:
+        check_channels(path, pixels.shape[2], channels, f"data.{side}_channels")
+
+    return check
+
+
 class UnalignedDataset(KeyedDataset):
     """Yields {"a", "b", "path", "path_b"}: A picked by the key, B drawn independently.
 
@@ -87,8 +104,10 @@ class UnalignedDataset(KeyedDataset):
         files_a, files_b = list_images(folder_a), list_images(folder_b)
         if max_images:
             files_a, files_b = files_a[:max_images], files_b[:max_images]
-        self.images_a = ImageFiles(files_a, a_channels, None, verify, skip_bad, cache)
-        self.images_b = ImageFiles(files_b, b_channels, None, verify, skip_bad, cache)
+        self.a_channels, self.b_channels = a_channels, b_channels
+        kw = {"verify": verify, "skip_bad": skip_bad, "cache": cache}
+        self.images_a = ImageFiles(files_a, check=_channel_check(a_channels, "in"), **kw)
+        self.images_b = ImageFiles(files_b, check=_channel_check(b_channels, "out"), **kw)
         self.direction = direction
         self.mode, self.load_size, self.crop_size = preprocess_mode, load_size, crop_size
         self.flip, self.train, self.seed = flip, train, seed
@@ -101,11 +120,10 @@ class UnalignedDataset(KeyedDataset):
         """The two folders, for messages."""
         return f"the unpaired folders {self.folder_a} and {self.folder_b}"
 
-    def _load(self, images: ImageFiles, i: int, aug) -> Tensor:
-        path = str(images.files[i])
-        return to_tensor(
-            preprocess(images.load(i), self.mode, self.load_size, self.crop_size, aug, path)
-        )
+    def _load(self, images: ImageFiles, i: int, channels: int, side: str, aug: Augment) -> Tensor:
+        name = str(images.files[i])
+        x = match_channels(to_tensor(images.load(i)), channels, name, f"data.{side}_channels")
+        return preprocess(x, self.mode, self.load_size, self.crop_size, aug, name)
 
     def __getitem__(self, key: int) -> dict[str, Tensor | str]:
         i = key % len(self.images_a)
@@ -116,8 +134,8 @@ class UnalignedDataset(KeyedDataset):
         else:
             aug_a = aug_b = CENTRE
             j = key % len(self.images_b)
-        a = self._load(self.images_a, i, aug_a)  # (C_a, H, W)
-        b = self._load(self.images_b, j, aug_b)  # (C_b, H, W)
+        a = self._load(self.images_a, i, self.a_channels, "in", aug_a)  # (C_a, H, W)
+        b = self._load(self.images_b, j, self.b_channels, "out", aug_b)  # (C_b, H, W)
         path_a, path_b = str(self.images_a.files[i]), str(self.images_b.files[j])
         if self.direction == "BtoA":
             a, b, path_a, path_b = b, a, path_b, path_a

@@ -85,6 +85,11 @@ class Method(nn.Module):
         """The dataset this method trains on (train=True) or is evaluated on (train=False)."""
         raise NotImplementedError
 
+    @classmethod
+    def eval_metrics(cls, fake: Tensor, real: Tensor) -> dict[str, Tensor]:
+        """Figures of this method that evaluation adds to L1/PSNR/SSIM: name -> (B,) per image."""
+        return {}
+
     # --- training ------------------------------------------------------------------------
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:
         """One explicit update of every network; returns named scalar losses."""

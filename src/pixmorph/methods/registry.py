@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pixmorph.config import ConfigError
 from pixmorph.methods.base import Method
+from pixmorph.methods.colorization import Colorization
 from pixmorph.methods.cyclegan import CycleGAN
 from pixmorph.methods.pix2pix import Pix2Pix
 
 METHODS: dict[str, type[Method]] = {
     "pix2pix": Pix2Pix,
     "cyclegan": CycleGAN,
+    "colorization": Colorization,
 }
 
 
