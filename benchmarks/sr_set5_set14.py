@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 from pathlib import Path
 
 from pixmorph.data.aligned import split_pair
@@ -37,19 +38,22 @@ def evaluate(run: str, sets: Path, names: list[str], tile: int | None) -> None:
     translator = load_generator(run, device="cpu", tile=tile)
     cfg = translator.config
     method_cls = get_method(cfg.method)
-    protocol = method_cls.eval_protocol(cfg)
+    extra, baseline = partial(method_cls.eval_metrics, cfg), method_cls.eval_baseline(cfg)
     rows = []
     for name in names:
         t0 = time.perf_counter()
         dataset = method_cls.make_dataset(cfg, train=False, root=str(sets / name))
-        s = evaluate_paired(translator, dataset, batch_size=1, protocol=protocol)
+        s = evaluate_paired(
+            translator, dataset, batch_size=1, extra_metrics=extra, baseline=baseline
+        )
         b, m = s["baseline"]["mean"], s["mean"]
         rows.append(
             f"| {name} | {b['psnr_y']:.2f} / {b['ssim_y']:.4f} | {m['psnr_y']:.2f} / "
             f"{m['ssim_y']:.4f} | {m['psnr_y'] - b['psnr_y']:+.2f} |"
         )
         print(f"{name}: {s['count']} images in {time.perf_counter() - t0:.1f} s")
-    print(f"\n{cfg.method} x{cfg.model.scale}, step {translator.step} ({protocol.note})\n")
+    scale = cfg.model.scale
+    print(f"\n{cfg.method} x{scale}, step {translator.step}: Y channel, {scale} px border\n")
     print("| set | bicubic PSNR / SSIM | model PSNR / SSIM | gain (dB) |")
     print("|---|---|---|---|")
     print("\n".join(rows))

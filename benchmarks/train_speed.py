@@ -36,6 +36,9 @@ def paired_batch(size: int) -> dict:
 CASES: dict[str, Case] = {
     "pix2pix_256": Case("pix2pix", 256, {"generator": {"arch": "unet_256"}}, paired_batch),
     "pix2pix_128": Case("pix2pix", 128, {"generator": {"arch": "unet_128"}}, paired_batch),
+    # the published CycleGAN: two resnet_9blocks generators, two PatchGANs (a, b unpaired)
+    "cyclegan_256": Case("cyclegan", 256, {"generator": {"arch": "resnet_9blocks"}}, paired_batch),
+    "cyclegan_128": Case("cyclegan", 128, {"generator": {"arch": "resnet_9blocks"}}, paired_batch),
 }
 
 

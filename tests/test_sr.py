@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from pixmorph.data.images import to_tensor
 from pixmorph.evaluate import evaluate_paired
 from pixmorph.infer import Translator, load_generator, translate
 from pixmorph.methods.srgan import SRGANMethod
-from pixmorph.methods.srresnet import SRResNetMethod, sr_protocol
+from pixmorph.methods.srresnet import SRResNetMethod
 from pixmorph.nets.vgg import VGG19Features
 from pixmorph.train import Trainer, sample_batch
 
@@ -59,6 +60,14 @@ def sr_tree(root: Path | str, out: Path | str, **overrides: Any) -> dict[str, An
         "model": {"scale": 2, "n_feats": 8, "n_blocks": 1},
     }
     return merge(tree, overrides)
+
+
+def sr_evaluate(translator: Translator, dataset, cfg) -> dict[str, Any]:
+    """evaluate_paired with the method's own figures and baseline, as `pixmorph evaluate` does."""
+    extra = partial(SRResNetMethod.eval_metrics, cfg)
+    return evaluate_paired(
+        translator, dataset, extra_metrics=extra, baseline=SRResNetMethod.eval_baseline(cfg)
+    )
 
 
 def first_batch(method_cls, cfg, n: int = 2) -> dict[str, Any]:
@@ -138,7 +147,8 @@ def test_hr_dataset_makes_lr_by_bicubic_from_the_modcropped_hr(tmp_path):
 
 def _direct_bicubic_psnr_y(path: Path, scale: int) -> float:
     """PSNR-Y of bicubic down- and upscaling, straight from PIL and numpy."""
-    hr = Image.open(path).convert("RGB")
+    with Image.open(path) as img:
+        hr = img.convert("RGB")
     w, h = hr.size
     hr = hr.crop((0, 0, w - w % scale, h - h % scale))
     up = hr.resize((hr.width // scale, hr.height // scale), Image.Resampling.BICUBIC)
@@ -164,13 +174,13 @@ def test_bicubic_baseline_psnr_two_ways_on_images_of_mixed_sizes(tmp_path):
     method = SRResNetMethod(cfg, CPU, training=False).eval()
     translator = Translator(method.inference_generator(), cfg, None, CPU)
     dataset = SRResNetMethod.make_dataset(cfg, train=False)
-    summary = evaluate_paired(translator, dataset, protocol=sr_protocol(4))
+    summary = sr_evaluate(translator, dataset, cfg)
     assert [r["name"] for r in summary["images"]] == ["0", "1", "2"]
     for i, row in enumerate(summary["images"]):
         direct = _direct_bicubic_psnr_y(folder / f"{i}.png", 4)
         assert row["baseline"]["psnr_y"] == pytest.approx(direct, abs=1e-5)  # float32 tensors
     assert summary["baseline"]["name"] == "bicubic"
-    assert set(summary["mean"]) == {"psnr_y", "ssim_y"}
+    assert set(summary["mean"]) == {"l1", "psnr", "ssim", "psnr_y", "ssim_y"}
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "sr" / "Set5").is_dir(), reason="needs ../shared/data/sr")
@@ -190,9 +200,11 @@ def test_greyscale_models_are_scored_on_the_grey_level(tmp_path):
     method = SRResNetMethod(cfg, CPU, training=False).eval()
     translator = Translator(method.inference_generator(), cfg, None, CPU)
     dataset = SRResNetMethod.make_dataset(cfg, train=False)
-    row = evaluate_paired(translator, dataset, protocol=sr_protocol(2))["images"][0]
-    hr = np.asarray(Image.open(folder / "g.png"), dtype=np.float64)
-    up = Image.open(folder / "g.png").resize((24, 24), Image.Resampling.BICUBIC)
+    row = sr_evaluate(translator, dataset, cfg)["images"][0]
+    with Image.open(folder / "g.png") as img:
+        img.load()
+        hr = np.asarray(img, dtype=np.float64)
+        up = img.resize((24, 24), Image.Resampling.BICUBIC)
     up = np.asarray(up.resize((48, 48), Image.Resampling.BICUBIC), dtype=np.float64)
     mse = np.mean((up - hr)[2:-2, 2:-2] ** 2)
     assert row["baseline"]["psnr_y"] == pytest.approx(10 * np.log10(255**2 / mse), abs=1e-5)
@@ -216,7 +228,7 @@ def test_srresnet_learns_to_beat_bicubic_on_held_out_images(hr_root, tmp_path):
     Trainer(cfg).fit()
     test_set = SRResNetMethod.make_dataset(cfg, train=False)
     assert len(test_set) == 6  # held out: never seen in training
-    summary = evaluate_paired(load_generator(tmp_path), test_set, protocol=sr_protocol(2))
+    summary = sr_evaluate(load_generator(tmp_path), test_set, cfg)
     model, bicubic = summary["mean"], summary["baseline"]["mean"]
     assert model["psnr_y"] > bicubic["psnr_y"] + 0.15
     assert model["ssim_y"] > bicubic["ssim_y"] + 0.007
@@ -323,16 +335,25 @@ def test_bad_vgg_weights_are_checkpoint_errors(hr_root, tmp_path):
 
 
 def test_srgan_starts_from_an_srresnet_run(hr_root, tmp_path):
-    Trainer(build_config(sr_tree(hr_root, tmp_path / "pre"))).fit()
-    cfg = srgan_config(hr_root, tmp_path / "gan", init_from=str(tmp_path / "pre"))
-    method = SRGANMethod(cfg, CPU)
+    # the generic --init-generator (train.init_generator): SRGAN's second phase from SRResNet
+    Trainer(build_config(sr_tree(hr_root, tmp_path / "pre", train={"seed": 1}))).fit()
     pre = load_generator(tmp_path / "pre").generator.module.state_dict()
-    for k, v in method.g.state_dict().items():
-        torch.testing.assert_close(v, pre[k], atol=0, rtol=0)
-    with pytest.raises(CheckpointError, match="n_feats"):
-        SRGANMethod(
-            srgan_config(hr_root, tmp_path / "x", init_from=str(tmp_path / "pre"), n_feats=16), CPU
-        )
+    init = {"train": {"init_generator": str(tmp_path / "pre"), "steps": 1}}
+    cfg = build_config(sr_tree(hr_root, tmp_path / "gan", method="srgan", **init))
+    trainer = Trainer(cfg)
+    method = trainer.build()
+    fresh = {k: v.detach().clone() for k, v in method.g.named_parameters()}  # seed 0, not 1
+    trainer.fit(method)  # loads the SRResNet weights into G, then takes one step
+
+    def far(params: dict) -> float:  # weights only: BN's running statistics move with data
+        return max(float((v.detach() - pre[k]).abs().max()) for k, v in params.items())
+
+    assert far(fresh) > 0.1
+    assert far(dict(method.g.named_parameters())) < 0.01  # one Adam step at lr 1e-4 from pre
+
+    wider = sr_tree(hr_root, tmp_path / "x", method="srgan", model={"n_feats": 16}, **init)
+    with pytest.raises(CheckpointError, match="does not fit"):
+        Trainer(build_config(wider)).fit()
 
 
 # --- trainer and CLI -----------------------------------------------------------------------
@@ -369,7 +390,8 @@ def test_cli_train_translate_evaluate(tmp_path, capsys):
         ]
     )
     assert code == 0
-    assert Image.open(out / "odd.png").size == (57, 39)
+    with Image.open(out / "odd.png") as img:
+        assert img.size == (57, 39)
 
     capsys.readouterr()
     assert (
@@ -387,9 +409,14 @@ def test_cli_train_translate_evaluate(tmp_path, capsys):
         == 0
     )
     printed = capsys.readouterr().out
-    assert "PSNR-Y" in printed and "SSIM-Y" in printed and "bicubic: PSNR-Y" in printed
+    lines = printed.splitlines()
+    assert "psnr_y" in lines[0] and "ssim_y" in lines[0]
+    assert lines[1].strip().startswith("bicubic: L1") and "psnr_y" in lines[1]
     report = json.loads((tmp_path / "ev" / "metrics.json").read_text())
-    assert report["baseline"]["name"] == "bicubic" and "border" in report["protocol"]
+    assert report["baseline"]["name"] == "bicubic"
+    assert set(report["baseline"]["mean"]) == set(report["mean"]) >= {"psnr_y", "ssim_y"}
+    page = (tmp_path / "ev" / "index.html").read_text()
+    assert "bicubic psnr_y" in page and "_bicubic.png" in page
     first = report["images"][0]["name"]
     assert (tmp_path / "ev" / "images" / f"{first}_bicubic.png").is_file()
     assert (

@@ -12,12 +12,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from pixmorph.checkpoint import load_checkpoint
 from pixmorph.config import Config, ConfigError, config_from_dict
 from pixmorph.data.images import convert_mode, to_pil, to_tensor
 from pixmorph.device import autocast, pick_device
 from pixmorph.methods.base import Generator
 from pixmorph.methods.registry import get_method
+from pixmorph.reference_weights import load_any
 from pixmorph.tiling import translate_tiled
 
 
@@ -101,14 +101,19 @@ def load_generator(
     direction: str | None = None,
     device: str | torch.device = "auto",
     precision: str = "fp32",
+    arch: str | None = None,
+    norm: str | None = None,
+    dropout: bool | None = None,
     tile: int | None = None,
     overlap: int | None = None,
 ) -> Translator:
     """Load the generator of a pixmorph checkpoint (a file or a run folder) for inference.
 
-    `tile`/`overlap` (input px) bound memory on large images; None keeps the model's default.
+    A plain pix2pix/CycleGAN state dict is imported on the fly; arch, norm and dropout apply to
+    such files only, and are read off the file where not given. `tile`/`overlap` (input px)
+    bound memory on large images; None keeps the model's default.
     """
-    ckpt = load_checkpoint(path)
+    ckpt = load_any(path, direction, arch, norm, dropout)
     cfg = config_from_dict(ckpt["config"])
     dev = device if isinstance(device, torch.device) else pick_device(device)
     method_cls = get_method(cfg.method)

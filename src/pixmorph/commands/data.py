@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from pixmorph.commands.data_tools import TOOLS
 from pixmorph.config import ConfigError
 from pixmorph.data import synth
 
@@ -34,6 +35,8 @@ def add_parser(sub: Any) -> None:
     )
     s.add_argument("--overwrite", action="store_true", help="write into a non-empty folder")
     s.set_defaults(run=run_synth)
+    for tool in TOOLS:
+        tool.add_parser(tools)
 
 
 def run_synth(args: argparse.Namespace) -> int:

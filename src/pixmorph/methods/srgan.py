@@ -9,9 +9,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from pixmorph.checkpoint import CheckpointError, load_checkpoint
 from pixmorph.config import Config, ConfigError
-from pixmorph.losses import GANMode, d_loss, g_loss
+from pixmorph.losses import GANMode, d_loss, g_loss, gradient_penalty
 from pixmorph.methods.base import Batch, set_requires_grad
 from pixmorph.methods.srresnet import SRResNetConfig, SRResNetMethod
 from pixmorph.nets.sr_discriminator import SRDiscriminator
@@ -34,17 +33,21 @@ class SRGANConfig(SRResNetConfig):
     d_feats: int = 64
     gan_mode: GANMode = "vanilla"
     lambda_adv: float = 1e-3
+    lambda_gp: float = 10.0  # weight of the gradient penalty (gan_mode=wgangp)
     # auto: VGG features when vgg_weights is given, else the pixel loss (recorded in the note)
     content_loss: Literal["auto", "vgg", "pixel"] = "auto"
     content_loss_note: str = ""  # written when auto is resolved: why this content loss
     vgg_weights: str = ""  # a VGG19 state dict (features.N.weight layout), .pth or .safetensors
     vgg_layer: VGGLayer = "relu5_4"  # phi_5,4 of the paper (SRGAN-VGG54); relu2_2 is VGG22
     vgg_feature_scale: float = 1 / 12.75  # the paper's rescaling of the VGG feature maps
-    init_from: str = ""  # an SRResNet/SRGAN run folder or checkpoint to start G from
 
 
 class SRGANMethod(SRResNetMethod):
-    """G as in SRResNet; D tells HR crops from G's outputs; G minimises content + 1e-3 adv."""
+    """G as in SRResNet; D tells HR crops from G's outputs; G minimises content + 1e-3 adv.
+
+    Start G from an SRResNet run as the paper does with `--init-generator RUN` (a fresh run's
+    train.init_generator; resuming restores the run's own weights).
+    """
 
     Config = SRGANConfig
 
@@ -85,24 +88,6 @@ class SRGANMethod(SRResNetMethod):
             log.info("SRGAN content loss: %s", m.content_loss_note)
         else:
             log.warning("SRGAN content loss: pixel %s. %s", m.pixel_loss, m.content_loss_note)
-        if m.init_from:
-            self.init_generator(m.init_from)
-
-    def init_generator(self, path: str) -> None:
-        """Start G from the generator of an SRResNet/SRGAN checkpoint with the same shape."""
-        ckpt = load_checkpoint(path)
-        src = ckpt.get("config", {})
-        src_model = src.get("model") or {}
-        mine = {"scale": self.m.scale, "n_feats": self.m.n_feats, "n_blocks": self.m.n_blocks}
-        theirs = {k: src_model.get(k) for k in mine}
-        if src.get("method") not in ("srresnet", "srgan") or theirs != mine:
-            raise CheckpointError(
-                f"model.init_from={path}: needs an srresnet or srgan checkpoint with {mine}, "
-                f"got method {src.get('method')!r} with {theirs}"
-            )
-        weights = {k[2:]: v for k, v in ckpt["model"].items() if k.startswith("g.")}
-        self.g.load_state_dict(weights)
-        log.info("generator initialised from %s (step %s)", path, ckpt.get("step"))
 
     def content_loss(self, sr: Tensor, hr: Tensor) -> Tensor:
         """VGG feature MSE when weights were given, else the pixel loss."""
@@ -116,26 +101,29 @@ class SRGANMethod(SRResNetMethod):
         hr = batch["b"].to(self.device, non_blocking=True)  # (B, C, h*scale, w*scale)
         mode = self.m.gan_mode
 
+        g, d = self.parallel(self.g), self.parallel(self.d)
+
         with self.autocast():
-            sr = self.g(lr)
+            sr = g(lr)
 
         # D: HR crops up, super-resolved crops down
         set_requires_grad(self.d, True)
         with self.autocast():
-            loss_d_real = d_loss(mode, self.d(hr), real=True)
-            loss_d_fake = d_loss(mode, self.d(sr.detach()), real=False)
-        self.optimize("d", loss_d_real + loss_d_fake)
+            loss_d_real = d_loss(mode, d(hr), real=True)
+            loss_d_fake = d_loss(mode, d(sr.detach()), real=False)
+        loss_d = loss_d_real + loss_d_fake
+        losses = {"d_real": loss_d_real.item(), "d_fake": loss_d_fake.item()}
+        if mode == "wgangp":
+            gp = gradient_penalty(self.d, hr, sr.detach())  # bare D: double backward
+            loss_d = loss_d + self.m.lambda_gp * gp
+            losses["d_gp"] = gp.item()
+        self.optimize("d", loss_d)
 
-        # G: content loss plus the weighted adversarial loss
+        # G: content loss plus the weighted adversarial loss (the bare D: no update for it here)
         set_requires_grad(self.d, False)
         with self.autocast():
             loss_g_adv = g_loss(mode, self.d(sr))
         loss_g_content = self.content_loss(sr, hr)
         self.optimize("g", loss_g_content + self.m.lambda_adv * loss_g_adv)
         set_requires_grad(self.d, True)
-        return {
-            "d_real": loss_d_real.item(),
-            "d_fake": loss_d_fake.item(),
-            "g_adv": loss_g_adv.item(),
-            "g_content": loss_g_content.item(),
-        }
+        return losses | {"g_adv": loss_g_adv.item(), "g_content": loss_g_content.item()}

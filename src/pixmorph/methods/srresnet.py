@@ -15,10 +15,10 @@ from pixmorph import metrics
 from pixmorph.config import Config, ConfigError
 from pixmorph.data.folders import eval_folder, train_folder
 from pixmorph.data.hr import HRDataset, bicubic_upscale
-from pixmorph.eval_protocol import PSNR_CAP, EvalProtocol, Metric
-from pixmorph.methods.base import Batch, Generator, Method, Panel
+from pixmorph.methods.base import Baseline, Batch, Generator, Method, Panel
 from pixmorph.nets.srresnet import SCALES, SRResNet
 
+PSNR_CAP = 100.0  # as in evaluate.py: identical images have infinite PSNR; JSON has no infinity
 VISUAL_LR = 48  # sample grids show at most this many LR px per side (whole images are slow)
 
 
@@ -49,27 +49,13 @@ def luma(x: Tensor, border: int) -> Tensor:
     return y[:, :, border : h - border, border : w - border]
 
 
-def sr_protocol(scale: int) -> EvalProtocol:
-    """Y-channel PSNR/SSIM with `scale` border pixels cropped, next to bicubic upscaling."""
-
-    def psnr_y(x: Tensor, y: Tensor) -> Tensor:
-        return metrics.psnr(luma(x, scale), luma(y, scale), data_range=255.0).clamp(max=PSNR_CAP)
-
-    def ssim_y(x: Tensor, y: Tensor) -> Tensor:
-        return metrics.ssim(luma(x, scale), luma(y, scale), data_range=255.0)
-
-    return EvalProtocol(
-        metrics=(
-            Metric("psnr_y", "PSNR-Y", psnr_y, digits=2, unit="dB"),
-            Metric("ssim_y", "SSIM-Y", ssim_y),
-        ),
-        note=(
-            f"x{scale}: BT.601 Y of 8-bit RGB (greyscale models: the grey level), {scale} px "
-            "border cropped; LR and the bicubic baseline by PIL bicubic on 8-bit images"
-        ),
-        baseline_name="bicubic",
-        baseline=bicubic_upscale,
-    )
+def sr_metrics(fake: Tensor, real: Tensor, scale: int) -> dict[str, Tensor]:
+    """PSNR and SSIM on Y (0..255, 8-bit levels) with `scale` border px cropped: (B,) each."""
+    fy, ry = luma(fake, scale), luma(real, scale)
+    return {
+        "psnr_y": metrics.psnr(fy, ry, data_range=255.0).clamp(max=PSNR_CAP),
+        "ssim_y": metrics.ssim(fy, ry, data_range=255.0),
+    }
 
 
 def hr_dataset(cfg: Config, train: bool, root: str | None = None) -> HRDataset:
@@ -154,8 +140,13 @@ class SRResNetMethod(Method):
         return hr_dataset(cfg, train, root)
 
     @classmethod
-    def eval_protocol(cls, cfg: Config) -> EvalProtocol:
-        return sr_protocol(cfg.model.scale)
+    def eval_metrics(cls, cfg: Config, fake: Tensor, real: Tensor) -> dict[str, Tensor]:
+        # the SR literature's figures: Y channel of 8-bit images, `scale` px border cropped
+        return sr_metrics(fake, real, cfg.model.scale)
+
+    @classmethod
+    def eval_baseline(cls, cfg: Config) -> Baseline:
+        return Baseline("bicubic", bicubic_upscale)
 
     def __init__(self, cfg: Config, device: torch.device, training: bool = True) -> None:
         super().__init__(cfg, device, training)
@@ -175,7 +166,7 @@ class SRResNetMethod(Method):
         lr = batch["a"].to(self.device, non_blocking=True)  # (B, C, h, w)
         hr = batch["b"].to(self.device, non_blocking=True)  # (B, C, h*scale, w*scale)
         with self.autocast():
-            sr = self.g(lr)
+            sr = self.parallel(self.g)(lr)
         loss = self.pixel_loss(sr, hr)
         self.optimize("g", loss)
         # PSNR of the (unclamped) batch on the [-1, 1] range: a readable training curve
