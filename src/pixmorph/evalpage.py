@@ -66,31 +66,51 @@ def realism_html(r: dict[str, Any] | None) -> str:
     return text
 
 
+def _columns(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """COLUMNS, then the method's own figures (Method.eval_metrics) in the order they came."""
+    known = {k for k, _, _ in COLUMNS}
+    return [*COLUMNS, *((k, k, "{:.4g}") for k in summary["mean"] if k not in known)]
+
+
 def render_paired(summary: dict[str, Any], with_images: bool = True) -> str:
     """Mean metrics, realism if computed, and one row per image, worst PSNR first."""
-    m = summary["mean"]
-    means = " &middot; ".join(f"{label} {fmt.format(m[k])}" for k, label, fmt in COLUMNS)
+    columns = _columns(summary)
+    base = summary.get("baseline")  # a model-free reference scored alike (Method.eval_baseline)
+
+    def means(m: dict[str, float]) -> str:
+        return " &middot; ".join(f"{label} {fmt.format(m[k])}" for k, label, fmt in columns)
+
+    kinds = ["input", *([base["name"]] if base else []), "output", "target"]
     rows = sorted(summary["images"], key=lambda r: r["psnr"])  # worst first: what people look for
     head_cells = "<th>name</th>" + "".join(
-        f"<th{' data-dir=asc' if k == 'psnr' else ''}>{label}</th>" for k, label, _ in COLUMNS
+        f"<th{' data-dir=asc' if k == 'psnr' else ''}>{label}</th>" for k, label, _ in columns
     )
+    if base:
+        head_cells += "".join(
+            f"<th>{html.escape(base['name'])} {label}</th>" for _, label, _ in columns
+        )
     if with_images:
-        head_cells += "".join(f"<th data-nosort>{k}</th>" for k in ("input", "output", "target"))
+        head_cells += "".join(f"<th data-nosort>{html.escape(k)}</th>" for k in kinds)
     body = []
     for r in rows:
         name = html.escape(r["name"])
+        scored = [r] + ([r["baseline"]] if base else [])
         cells = f"<td data-v='{name}' style='text-align:left'>{name}</td>" + "".join(
-            f"<td data-v='{r[k]!r}'>{fmt.format(r[k])}</td>" for k, _, fmt in COLUMNS
+            f"<td data-v='{s[k]!r}'>{fmt.format(s[k])}</td>"
+            for s in scored
+            for k, _, fmt in columns
         )
         if with_images:
             cells += "".join(
-                f"<td><img src='images/{name}_{k}.png' alt='{k}' loading='lazy'></td>"
-                for k in ("input", "output", "target")
+                f"<td><img src='images/{name}_{html.escape(k)}.png' alt='{html.escape(k)}' "
+                "loading='lazy'></td>"
+                for k in kinds
             )
         body.append(f"<tr>{cells}</tr>")
     return (
         _head("pixmorph evaluation", summary)
-        + f"<p>mean {means}</p>"
+        + f"<p>mean {means(summary['mean'])}</p>"
+        + (f"<p>{html.escape(base['name'])}: {means(base['mean'])}</p>" if base else "")
         + realism_html(summary.get("realism"))
         + "<p>Click a column header to sort; rows start with the worst PSNR.</p>"
         + f"<table class='sortable'><thead><tr>{head_cells}</tr></thead><tbody>"

@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from pixmorph import metrics
 from pixmorph.data.images import DataError, preview, save_image
 from pixmorph.evalpage import render_paired
 from pixmorph.infer import Translator
+from pixmorph.methods.base import Baseline
 from pixmorph.realism import Realism
 
 PSNR_CAP = 100.0  # identical images have infinite PSNR; JSON has no infinity
@@ -57,30 +58,42 @@ def evaluate_paired(
     on_batch: Callable[[int], Any] | None = None,
     realism: Realism | None = None,
     extra_metrics: Callable[[Tensor, Tensor], dict[str, Tensor]] | None = None,
+    baseline: Baseline | None = None,
 ) -> dict[str, Any]:
     """Translate every input of `dataset` and compare with its target; write a report if asked.
 
-    `extra_metrics(fake, real)` (a method's `eval_metrics`) adds named per-image figures.
+    `extra_metrics(fake, real)` (a method's `eval_metrics`) adds named per-image figures;
+    `baseline` (a method's `eval_baseline`) is scored with the same figures, under "baseline".
     """
     require_paired(dataset)
     out = Path(out_dir) if out_dir else None
     if out:
         (out / "images").mkdir(parents=True, exist_ok=True)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+
+    def score(fake: Tensor, real: Tensor) -> dict[str, Tensor]:
+        scores = paired_scores(fake, real)
+        return scores | extra_metrics(fake, real) if extra_metrics else scores
+
     rows: list[dict[str, Any]] = []
     fakes: list[np.ndarray] = []
     reals: list[np.ndarray] = []
-    for batch in loader:
+    for batch in _batches(dataset, batch_size):
         fake = translator(batch["a"]).cpu()
         real = batch["b"].float()
-        scores = paired_scores(fake, real)
-        if extra_metrics:
-            scores |= extra_metrics(fake, real)
+        scores = score(fake, real)
+        base = baseline.predict(batch["a"], tuple(real.shape[2:])) if baseline else None
+        base_scores = score(base, real) if base is not None else {}
         for j, path in enumerate(batch["path"]):
             name = Path(path).stem
-            rows.append({"name": name, **{k: float(v[j]) for k, v in scores.items()}})
+            row = {"name": name, **{k: float(v[j]) for k, v in scores.items()}}
+            images = {"input": batch["a"][j]}
+            if base is not None:
+                row["baseline"] = {k: float(v[j]) for k, v in base_scores.items()}
+                images[baseline.name] = base[j]
+            images |= {"output": fake[j], "target": real[j]}
+            rows.append(row)
             if out and save_images:
-                for kind, t in (("input", batch["a"][j]), ("output", fake[j]), ("target", real[j])):
+                for kind, t in images.items():
                     save_image(preview(t), out / "images" / f"{name}_{kind}.png")
         if realism:
             # features batch by batch, so no image set is ever held in memory
@@ -91,15 +104,17 @@ def evaluate_paired(
     summary: dict[str, Any] = {
         "mode": "paired",
         "count": len(rows),
-        "mean": {
-            k: _mean([r[k] for r in rows])
-            for k in (rows[0] if rows else PAIRED_METRICS)
-            if k != "name"
-        },
+        "mean": {k: _mean([r[k] for r in rows]) for k in _metric_names(rows)},
         "images": rows,
         "checkpoint_step": translator.step,
         "direction": translator.direction or translator.config.data.direction,
     }
+    if baseline is not None:
+        names = _metric_names(rows)
+        summary["baseline"] = {
+            "name": baseline.name,
+            "mean": {k: _mean([r["baseline"][k] for r in rows]) for k in names},
+        }
     if realism:
         summary["realism"] = realism.scores(np.concatenate(fakes), np.concatenate(reals))
     if out:
@@ -109,7 +124,7 @@ def evaluate_paired(
 
 
 def _metric_names(rows: list[dict[str, Any]]) -> list[str]:
-    return [k for k in rows[0] if k != "name"] if rows else ["l1", "psnr", "ssim"]
+    return [k for k in rows[0] if k not in ("name", "baseline")] if rows else list(PAIRED_METRICS)
 
 
 def _mean(values: list[float]) -> float:
@@ -117,12 +132,23 @@ def _mean(values: list[float]) -> float:
 
 
 def _batches(dataset: Dataset, batch_size: int) -> Iterator[dict[str, Any]]:
-    """Batches in order without a DataLoader, whose iterator would draw from the global RNG."""
-    n = len(dataset)  # type: ignore[arg-type]
-    for k in range(0, n, batch_size):
-        yield torch.utils.data.default_collate(
-            [dataset[i] for i in range(k, min(n, k + batch_size))]
-        )
+    """Batches in order without a DataLoader, whose iterator would draw from the global RNG.
+
+    A change of image size starts a new batch: test sets (e.g. Set14) mix sizes.
+    """
+    pending: list[dict[str, Any]] = []
+    for i in range(len(dataset)):  # type: ignore[arg-type]
+        item = dataset[i]
+        if pending and (len(pending) == batch_size or _shapes(item) != _shapes(pending[0])):
+            yield torch.utils.data.default_collate(pending)
+            pending = []
+        pending.append(item)
+    if pending:
+        yield torch.utils.data.default_collate(pending)
+
+
+def _shapes(item: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in item.items() if isinstance(v, Tensor)}
 
 
 @torch.no_grad()

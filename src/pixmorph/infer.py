@@ -12,12 +12,13 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from pixmorph.config import Config, config_from_dict
+from pixmorph.config import Config, ConfigError, config_from_dict
 from pixmorph.data.images import convert_mode, to_pil, to_tensor
 from pixmorph.device import autocast, pick_device
 from pixmorph.methods.base import Generator
 from pixmorph.methods.registry import get_method
 from pixmorph.reference_weights import load_any
+from pixmorph.tiling import translate_tiled
 
 
 @dataclass
@@ -30,6 +31,21 @@ class Translator:
     device: torch.device
     precision: str = "fp32"
     step: int = 0
+    tile: int | None = None  # inputs larger than this (px) run in tiles; None: the model's default
+    overlap: int | None = None  # px shared by neighbouring tiles; None: the model's default
+
+    def tiling(self) -> tuple[int, int]:
+        """(tile, overlap) in input px after defaults; tile 0 means whole images."""
+        g = self.generator
+        tile = g.tile if self.tile is None else self.tile
+        overlap = g.tile_overlap if self.overlap is None else self.overlap
+        if tile and (tile % g.size_multiple or overlap >= tile or overlap < 0):
+            raise ConfigError(
+                f"--tile {tile} / --overlap {overlap}: the tile must be a multiple of "
+                f"{g.size_multiple} (this generator's size multiple) and larger than the "
+                "overlap, which must be >= 0; --tile 0 translates whole images"
+            )
+        return tile, overlap
 
     @property
     def in_channels(self) -> int:
@@ -59,9 +75,19 @@ class Translator:
                 x = F.interpolate(x, size=(th, tw), mode="bicubic", align_corners=False)
         else:
             raise ValueError(f"fit must be 'pad' or 'resize', got {fit!r}")
-        with autocast(self.device, self.precision):
-            y = g.module(x).float()
+        tile, overlap = self.tiling()
+
+        def run(t: Tensor) -> Tensor:
+            with autocast(self.device, self.precision):
+                return g.module(t).float()
+
         s = g.scale
+        if tile and max(x.shape[2:]) > tile:
+            # tiles keep memory at one tile's activations; tile is a multiple of m, so every
+            # tile (and an axis shorter than a tile, already padded to m) fits the generator
+            y = translate_tiled(run, x, tile, overlap, s)
+        else:
+            y = run(x)
         if fit == "pad":
             top, left = ((-h) % m) // 2 * s, ((-w) % m) // 2 * s
             y = y[:, :, top : top + h * s, left : left + w * s]
@@ -78,11 +104,14 @@ def load_generator(
     arch: str | None = None,
     norm: str | None = None,
     dropout: bool | None = None,
+    tile: int | None = None,
+    overlap: int | None = None,
 ) -> Translator:
     """Load the generator of a pixmorph checkpoint (a file or a run folder) for inference.
 
     A plain pix2pix/CycleGAN state dict is imported on the fly; arch, norm and dropout apply to
-    such files only, and are read off the file where not given.
+    such files only, and are read off the file where not given. `tile`/`overlap` (input px)
+    bound memory on large images; None keeps the model's default.
     """
     ckpt = load_any(path, direction, arch, norm, dropout)
     cfg = config_from_dict(ckpt["config"])
@@ -93,7 +122,11 @@ def load_generator(
     method.eval()
     gen = method.inference_generator(direction)
     gen.module.eval()
-    return Translator(gen, cfg, direction, dev, precision, int(ckpt.get("step", 0)))
+    translator = Translator(
+        gen, cfg, direction, dev, precision, int(ckpt.get("step", 0)), tile, overlap
+    )
+    translator.tiling()  # bad tile settings fail here, before any image is read
+    return translator
 
 
 def _as_tensor(img: Image.Image | Tensor, channels: int) -> Tensor:

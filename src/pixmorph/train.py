@@ -89,6 +89,9 @@ def sample_batch(method_cls: type[Method], cfg: Config, n: int) -> dict[str, Any
     items = [ds[i] for i in range(min(n, len(ds)))]
     if not items:
         return None
+    # evaluation images may differ in size (e.g. SR test sets): keep those one batch can hold
+    shapes = [{k: v.shape for k, v in it.items() if isinstance(v, torch.Tensor)} for it in items]
+    items = [it for it, s in zip(items, shapes, strict=True) if s == shapes[0]]
     return torch.utils.data.default_collate(items)
 
 

@@ -30,6 +30,9 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="trainA/ trainB/ shuffled apart, paired test split for evaluation",
     )
+    kind.add_argument(
+        "--hr", action="store_true", help="single detail-rich images, for super-resolution"
+    )
     s.add_argument("--overwrite", action="store_true", help="write into a non-empty folder")
     s.set_defaults(run=run_synth)
     for tool in TOOLS:
@@ -39,7 +42,9 @@ def add_parser(sub: Any) -> None:
 def run_synth(args: argparse.Namespace) -> int:
     if args.n < 2 or args.size < 16:
         raise ConfigError("--n must be at least 2 and --size at least 16")
-    write = synth.write_unpaired if args.unpaired else synth.write_paired
+    write = (
+        synth.write_unpaired if args.unpaired else synth.write_hr if args.hr else synth.write_paired
+    )
     summary = write(
         Path(args.out),
         n=args.n,

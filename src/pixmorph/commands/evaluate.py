@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ def add_parser(sub: Any) -> None:
         description="Paired data (A|B files): L1, PSNR and SSIM per image, plus FID/KID of the "
         "outputs against the targets with --fid/--kid. Unpaired data (testA/ testB/, or "
         "--inputs and --real): translate the inputs and compare them with the real images "
-        "by FID/KID.",
+        "by FID/KID. Methods add their own figures and baselines: super-resolution models "
+        "take a folder of HR images and add Y-channel PSNR/SSIM next to bicubic upscaling.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--checkpoint", required=True, help="run folder or checkpoint file")
@@ -68,6 +70,13 @@ def default_out(checkpoint: str, folder: Path) -> Path:
     run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
     split = folder.name.startswith(("test", "val"))
     return run / (f"eval_{folder.parent.name}_{folder.name}" if split else f"eval_{folder.name}")
+
+
+def paired_means(m: dict[str, float]) -> str:
+    """L1, PSNR, SSIM and a method's own figures on one line."""
+    return f"L1 {m['l1']:.4f}  PSNR {m['psnr']:.2f} dB  SSIM {m['ssim']:.4f}" + "".join(
+        f"  {k} {v:.4g}" for k, v in m.items() if k not in ("l1", "psnr", "ssim")
+    )
 
 
 def unpaired_sources(args: argparse.Namespace, direction: str) -> tuple[Path, Path] | None:
@@ -128,14 +137,13 @@ def run(args: argparse.Namespace) -> int:
                 not args.no_images,
                 progress.update,
                 realism,
-                extra_metrics=method_cls.eval_metrics,
+                extra_metrics=partial(method_cls.eval_metrics, cfg),
+                baseline=method_cls.eval_baseline(cfg),
             )
-        m = summary["mean"]
-        print(
-            f"{summary['count']} images: L1 {m['l1']:.4f}  PSNR {m['psnr']:.2f} dB  "
-            f"SSIM {m['ssim']:.4f}"
-            + "".join(f"  {k} {v:.4g}" for k, v in m.items() if k not in ("l1", "psnr", "ssim"))
-        )
+        print(f"{summary['count']} images: {paired_means(summary['mean'])}")
+        if "baseline" in summary:
+            b = summary["baseline"]
+            print(f"{b['name']:>{len(str(summary['count'])) + 7}}: {paired_means(b['mean'])}")
     r = summary.get("realism")
     if r:
         shown = [f"FID {r['fid']:.3f}"] if "fid" in r else []

@@ -30,12 +30,14 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("items", nargs="*", metavar="[RECIPE.yaml] [key=value ...]")
-    p.add_argument("--method", help="method to train (pix2pix, ...)")
+    p.add_argument("--method", help="method to train (pix2pix, srresnet, srgan, ...)")
     p.add_argument("--data", help="folder of images, or a root holding train/ (and test/ or val/)")
     p.add_argument("--direction", choices=["AtoB", "BtoA"], help="which half is the input")
     p.add_argument("--steps", type=int, help="total training steps (with --resume: a new total)")
     p.add_argument("--size", type=int, help="training crop size (load size scales with it)")
     p.add_argument("--batch-size", type=int, help="images per step")
+    p.add_argument("--scale", type=int, help="super-resolution factor (model.scale: 2, 3, 4)")
+    p.add_argument("--vgg-weights", help="VGG19 state dict for SRGAN's content loss")
     p.add_argument("--out", help="run folder")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     p.add_argument(
@@ -83,6 +85,13 @@ def flag_tree(args: argparse.Namespace) -> dict[str, Any]:
         train["batch_size"] = args.batch_size
     if train:
         tree["train"] = train
+    model: dict[str, Any] = {}
+    if args.scale is not None:
+        model["scale"] = args.scale
+    if args.vgg_weights:
+        model["vgg_weights"] = args.vgg_weights
+    if model:
+        tree["model"] = model
     return tree
 
 

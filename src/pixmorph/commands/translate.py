@@ -45,6 +45,13 @@ def add_parser(sub: Any) -> None:
         default="pad",
         help="how inputs are brought to a size the generator takes (then back)",
     )
+    p.add_argument(
+        "--tile",
+        type=int,
+        help="translate inputs larger than this many px in overlapping tiles (bounded memory); "
+        "0: whole images; default: the model's own (super-resolution: 128)",
+    )
+    p.add_argument("--overlap", type=int, help="px shared by neighbouring tiles (default: model's)")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable files with a warning")
@@ -86,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         arch=args.arch,
         norm=args.norm,
         dropout=args.dropout,
+        tile=args.tile,
+        overlap=args.overlap,
     )
     files = input_files(args.input)
     out = Path(args.output)

@@ -6,6 +6,7 @@ bookkeeping below; it never asks which method it is running.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -31,6 +32,18 @@ class Generator:
     out_channels: int
     size_multiple: int  # input height and width must be multiples of this
     scale: int = 1  # output size / input size
+    # inference splits inputs larger than `tile` px into overlapping tiles (bounded memory);
+    # 0: always the whole image. Callers may override both.
+    tile: int = 0
+    tile_overlap: int = 0
+
+
+@dataclass
+class Baseline:
+    """A reference prediction made without the model, scored with the same metrics."""
+
+    name: str  # e.g. "bicubic"; names the report's baseline figures and images
+    predict: Callable[[Tensor, tuple[int, int]], Tensor]  # (inputs, target (H, W)) -> (B, C, H, W)
 
 
 def linear_decay(total_steps: int, decay_start: float):
@@ -86,9 +99,14 @@ class Method(nn.Module):
         raise NotImplementedError
 
     @classmethod
-    def eval_metrics(cls, fake: Tensor, real: Tensor) -> dict[str, Tensor]:
+    def eval_metrics(cls, cfg: Config, fake: Tensor, real: Tensor) -> dict[str, Tensor]:
         """Figures of this method that evaluation adds to L1/PSNR/SSIM: name -> (B,) per image."""
         return {}
+
+    @classmethod
+    def eval_baseline(cls, cfg: Config) -> Baseline | None:
+        """A model-free prediction evaluation scores alongside the model (e.g. bicubic), if any."""
+        return None
 
     # --- training ------------------------------------------------------------------------
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:

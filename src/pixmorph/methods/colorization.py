@@ -96,7 +96,7 @@ class Colorization(Pix2Pix):
         return colour_dataset(cfg, train, root)
 
     @classmethod
-    def eval_metrics(cls, fake: Tensor, real: Tensor) -> dict[str, Tensor]:
+    def eval_metrics(cls, cfg: Config, fake: Tensor, real: Tensor) -> dict[str, Tensor]:
         return {
             "colourfulness": metrics.colourfulness(fake),
             "colourfulness_target": metrics.colourfulness(real),
