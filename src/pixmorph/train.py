@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pixmorph import __version__
+from pixmorph.accel import apply_plan
 from pixmorph.checkpoint import (
     FORMAT,
     VERSION,
@@ -122,7 +123,8 @@ class Trainer:
     def build(self) -> Method:
         """Seed, then build the method on the device."""
         seed_everything(self.cfg.train.seed)
-        return self.method_cls(self.cfg, self.device, training=True)
+        method = self.method_cls(self.cfg, self.device, training=True)
+        return apply_plan(method, method.speed)  # channels_last, compile
 
     def save(self, method: Method, step: int) -> Path:
         """Write latest.pt (and a per-step copy), pruning old per-step copies."""
