@@ -8,12 +8,12 @@ import sys
 
 from pixmorph import __version__
 from pixmorph.checkpoint import CheckpointError
-from pixmorph.commands import data, demo, evaluate, train, translate
+from pixmorph.commands import data, demo, evaluate, export, train, translate
 from pixmorph.commands.console import setup_logging
 from pixmorph.config import ConfigError
 from pixmorph.data.images import DataError
 
-COMMANDS = [train, translate, evaluate, data, demo]
+COMMANDS = [train, translate, evaluate, export, data, demo]
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 

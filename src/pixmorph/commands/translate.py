@@ -9,6 +9,7 @@ from typing import Any
 
 from pixmorph.commands.console import bar
 from pixmorph.data.images import IMAGE_EXTENSIONS, DataError, list_images, open_image
+from pixmorph.export_formats import onnx_engine
 from pixmorph.infer import load_generator, translate
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,18 @@ def add_parser(sub: Any) -> None:
         help="how inputs are brought to a size the generator takes (then back)",
     )
     p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    p.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        default="auto",
+        help="auto: bf16 where the CPU/GPU runs it natively, else fp32",
+    )
+    p.add_argument(
+        "--engine",
+        choices=["torch", "onnx"],
+        default="torch",
+        help="onnx: export the generator and run it in onnxruntime (fp32)",
+    )
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable files with a warning")
     p.set_defaults(run=run)
 
@@ -55,7 +67,10 @@ def input_files(path: str) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise DataError("--batch-size must be at least 1")
-    translator = load_generator(args.checkpoint, args.direction, args.device, args.precision)
+    if args.engine == "onnx":
+        translator = onnx_engine(load_generator(args.checkpoint, args.direction, "cpu", "fp32"))
+    else:
+        translator = load_generator(args.checkpoint, args.direction, args.device, args.precision)
     files = input_files(args.input)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
