@@ -164,7 +164,7 @@ def compile_with_fallback(net: nn.Module, backend: str | Callable = "inductor") 
                 "torch.compile failed for %s (%s: %s); continuing without compile",
                 name,
                 type(e).__name__,
-                str(e).splitlines()[0] if str(e) else "",
+                " ".join(str(e).split())[:300],
             )
             del net.forward  # back to the class's own forward for good
             return out

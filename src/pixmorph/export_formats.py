@@ -53,6 +53,11 @@ def portable_copy(module: nn.Module) -> nn.Module:
     """An fp32, NCHW, eval-mode CPU copy of a network, free of pixmorph's speed wrappers."""
     from pixmorph.accel import strip_inference_speedups
 
+    if any(p.dtype != torch.float32 for p in module.parameters()):
+        raise ConfigError(
+            "the generator was loaded with bf16/fp16 weights; load it with precision='fp32' "
+            "to export it without rounding its weights"
+        )
     net = strip_inference_speedups(copy.deepcopy(module))
     return net.float().to("cpu", memory_format=torch.contiguous_format).eval()
 
@@ -98,11 +103,15 @@ def export_torchscript(translator: Translator, path: str | Path) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     net = portable_copy(translator.generator.module)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.jit's own deprecation notices
-        traced = torch.jit.trace(net, example_input(translator), check_trace=False)
     extra = {f"{MARKER}.json": json.dumps(describe(translator))}
-    torch.jit.save(traced, str(p), _extra_files=extra)
+    with torch.no_grad(), warnings.catch_warnings():
+        # torch 2.13 marks TorchScript deprecated; the format is still what many runtimes load
+        warnings.simplefilter("ignore", DeprecationWarning)
+        # InstanceNorm2d checks its channel count in Python; that count is fixed, so the trace
+        # holds for every input size
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(net, example_input(translator), check_trace=False)
+        torch.jit.save(traced, str(p), _extra_files=extra)
     return p
 
 
@@ -186,7 +195,9 @@ def load_torchscript(
     dev = device if isinstance(device, torch.device) else pick_device(device)
     extra = {f"{MARKER}.json": ""}
     try:
-        module = torch.jit.load(str(p), map_location=dev, _extra_files=extra)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # see export_torchscript
+            module = torch.jit.load(str(p), map_location=dev, _extra_files=extra)
     except Exception as e:
         raise CheckpointError(f"{p} could not be read as TorchScript ({e})") from e
     desc = read_description(extra[f"{MARKER}.json"], p)
