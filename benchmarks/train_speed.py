@@ -1,87 +1,213 @@
-"""Training speed: seconds per step and images/s of a training step, batch 1, on this machine.
+"""Training speed: seconds per step, images/s, GFLOP/s and memory of a training step, batch 1.
 
-python benchmarks/train_speed.py [--cases pix2pix_256,pix2pix_128] [--steps 10] [--warmup 3]
+python benchmarks/train_speed.py --compare               # baseline vs fastest, the issue's cases
+python benchmarks/train_speed.py --compare --compile     # fastest also uses torch.compile
+python benchmarks/train_speed.py --cases pix2pix_128 --settings baseline,fp32_fused,bf16,fastest
+
+Every setting of a case is built in this one process and timed round-robin (one step each in
+turn), so drift of a shared machine hits all settings alike; compare ratios, not seconds.
+`baseline` is how the reference implementations train: fp32, eager, NCHW, per-parameter Adam.
+`fastest` is pixmorph's default (every speed setting on `auto`) for the device.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import platform
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+import torch.nn.functional as F
+from measure import count_flops, interleaved, matmul_peak, step_peak_bytes, tensor_bytes
 
-from pixmorph.config import build_config
+from pixmorph.accel import apply_plan
+from pixmorph.config import Config, build_config
 from pixmorph.device import pick_device
-from pixmorph.methods.registry import get_method
+from pixmorph.losses import d_loss, g_loss
+from pixmorph.methods.base import Method, set_requires_grad
+from pixmorph.methods.registry import METHODS, get_method
+from pixmorph.nets.factory import build_discriminator, build_generator
+
+SETTINGS: dict[str, dict[str, Any]] = {
+    "baseline": {"precision": "fp32", "channels_last": False, "adam": "loop", "compile": False},
+    "fp32_fused": {"precision": "fp32", "channels_last": False, "adam": "fused"},
+    "bf16": {"precision": "bf16", "channels_last": False, "adam": "fused"},
+    "bf16_cl": {"precision": "bf16", "channels_last": True, "adam": "fused"},
+    "fastest": {},  # every speed setting on auto (plus compile with --compile)
+}
 
 
 @dataclass
 class Case:
-    """One benchmark: a method at a size, with its batch maker."""
+    """One benchmark: a method at a size."""
 
     method: str
     size: int
     model: dict
-    batch: Callable[[int], dict]
-
-
-def paired_batch(size: int) -> dict:
-    return {"a": torch.rand(1, 3, size, size) * 2 - 1, "b": torch.rand(1, 3, size, size) * 2 - 1}
 
 
 CASES: dict[str, Case] = {
-    "pix2pix_256": Case("pix2pix", 256, {"generator": {"arch": "unet_256"}}, paired_batch),
-    "pix2pix_128": Case("pix2pix", 128, {"generator": {"arch": "unet_128"}}, paired_batch),
-    # the published CycleGAN: two resnet_9blocks generators, two PatchGANs (a, b unpaired)
-    "cyclegan_256": Case("cyclegan", 256, {"generator": {"arch": "resnet_9blocks"}}, paired_batch),
-    "cyclegan_128": Case("cyclegan", 128, {"generator": {"arch": "resnet_9blocks"}}, paired_batch),
+    "pix2pix_256": Case("pix2pix", 256, {"generator": {"arch": "unet_256"}}),
+    "pix2pix_128": Case("pix2pix", 128, {"generator": {"arch": "unet_128"}}),
+    "pix2pix_64": Case("pix2pix", 64, {"generator": {"arch": "unet_64"}}),
+    "pix2pix_32": Case("pix2pix", 32, {"generator": {"arch": "unet_32"}}),
+    "cyclegan_64": Case("cyclegan", 64, {"generator": {"arch": "resnet_9blocks"}}),
+    "cyclegan_128": Case("cyclegan", 128, {"generator": {"arch": "resnet_9blocks"}}),
+    "cyclegan_256": Case("cyclegan", 256, {"generator": {"arch": "resnet_9blocks"}}),
 }
+COMPARE_CASES = ("pix2pix_256", "cyclegan_128")
 
 
-def time_case(case: Case, steps: int, warmup: int, overrides: dict) -> list[float]:
-    """Seconds of each timed training step."""
+class CycleGANShaped(Method):
+    """The compute of a CycleGAN step (two ResNet G, two PatchGAN D, cycle and identity losses).
+
+    Used only while the cyclegan method is not registered in this checkout.
+    """
+
+    def __init__(self, cfg: Config, device: torch.device, training: bool = True) -> None:
+        super().__init__(cfg, device, training)
+        g, d = cfg.model.generator, cfg.model.discriminator
+        self.g_ab = build_generator(g, 3, 3).to(device)
+        self.g_ba = build_generator(g, 3, 3).to(device)
+        self.d_a = build_discriminator(d, 3).to(device)
+        self.d_b = build_discriminator(d, 3).to(device)
+        self.add_optimizer("g", itertools.chain(self.g_ab.parameters(), self.g_ba.parameters()))
+        self.add_optimizer("d", itertools.chain(self.d_a.parameters(), self.d_b.parameters()))
+
+    def train_step(self, batch: dict, step: int) -> dict[str, float]:
+        real_a, real_b = batch["a"].to(self.device), batch["b"].to(self.device)
+        set_requires_grad(self.d_a, False)
+        set_requires_grad(self.d_b, False)
+        with self.autocast():
+            fake_b, fake_a = self.g_ab(real_a), self.g_ba(real_b)
+            rec_a, rec_b = self.g_ba(fake_b), self.g_ab(fake_a)
+            idt_b, idt_a = self.g_ab(real_b), self.g_ba(real_a)
+            loss_gan = g_loss("lsgan", self.d_b(fake_b)) + g_loss("lsgan", self.d_a(fake_a))
+        loss_g = loss_gan + 10 * (
+            F.l1_loss(rec_a.float(), real_a) + F.l1_loss(rec_b.float(), real_b)
+        )
+        loss_g = loss_g + 5 * (F.l1_loss(idt_a.float(), real_a) + F.l1_loss(idt_b.float(), real_b))
+        self.optimize("g", loss_g)
+        set_requires_grad(self.d_a, True)
+        set_requires_grad(self.d_b, True)
+        with self.autocast():
+            loss_d = real_a.new_zeros(())
+            for d, real, fake in ((self.d_a, real_a, fake_a), (self.d_b, real_b, fake_b)):
+                loss_d = loss_d + 0.5 * (
+                    d_loss("lsgan", d(real), real=True)
+                    + d_loss("lsgan", d(fake.detach()), real=False)
+                )
+        self.optimize("d", loss_d)
+        return {"g": loss_g.item(), "d": loss_d.item()}
+
+
+def build(case: Case, setting: dict[str, Any], device: str) -> Method:
+    """The method of a case with one speed setting, prepared as the trainer prepares it."""
+    registered = case.method in METHODS
+    model = case.model
+    if not registered:  # the CycleGAN stand-in takes pix2pix's settings with CycleGAN's nets
+        model = {
+            "generator": {**model["generator"], "norm": "instance", "dropout": False},
+            "discriminator": {"norm": "instance"},
+        }
     tree = {
-        "method": case.method,
+        "method": case.method if registered else "pix2pix",
         "data": {"crop_size": case.size, "load_size": case.size},
-        "train": {"batch_size": 1, **overrides.get("train", {})},
-        "model": case.model,
+        "train": {"batch_size": 1, "device": device, **setting},
+        "model": model,
     }
     cfg = build_config(tree)
-    method = get_method(case.method)(cfg, pick_device(cfg.train.device), training=True)
-    batch = case.batch(case.size)
-    times = []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        method.train_step(batch, i + 1)
-        if method.device.type == "cuda":
-            torch.cuda.synchronize()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return times
+    cls = get_method(case.method) if registered else CycleGANShaped
+    torch.manual_seed(0)
+    method = cls(cfg, pick_device(cfg.train.device), training=True)
+    return apply_plan(method, method.speed)
+
+
+def random_batch(size: int, device: torch.device) -> dict[str, Any]:
+    """A paired batch of noise images (speed does not depend on content)."""
+    a = torch.rand(1, 3, size, size) * 2 - 1
+    b = torch.rand(1, 3, size, size) * 2 - 1
+    return {"a": a, "b": b, "path": ["noise"]}
+
+
+def state_bytes(method: Method) -> int:
+    """Weights, gradients and optimizer state of a method."""
+    total = tensor_bytes(method.parameters()) + tensor_bytes(method.buffers())
+    total += tensor_bytes(p.grad for p in method.parameters())
+    for opt in method.optimizers.values():
+        for s in opt.state.values():
+            total += tensor_bytes(s.values())
+    return total
+
+
+def run_case(
+    name: str, settings: dict[str, dict[str, Any]], args: argparse.Namespace, peak_bf16: float
+) -> None:
+    """Build every setting of a case, time them round-robin and print one table."""
+    case = CASES[name]
+    methods = {s: build(case, cfg, args.device) for s, cfg in settings.items()}
+    device = next(iter(methods.values())).device
+    batch = random_batch(case.size, device)
+    stand_in = "" if case.method in METHODS else " (CycleGAN-shaped stand-in)"
+    # FLOPs of one fp32 step (the same for every setting)
+    first = next(iter(methods.values()))
+    flops = count_flops(lambda: first.train_step(batch, 0))
+    calls: dict[str, Callable[[int], object]] = {
+        s: (lambda i, m=m: m.train_step(batch, i + 1)) for s, m in methods.items()
+    }
+    timings = interleaved(calls, args.steps, args.warmup, device)
+    memory = {
+        s: state_bytes(m) + step_peak_bytes(lambda m=m: m.train_step(batch, 0), device)
+        for s, m in methods.items()
+    }
+    print(f"\n{name}{stand_in}: {case.size}x{case.size}, batch 1, {flops / 1e9:.1f} GFLOP/step")
+    print(
+        f"{'setting':<12} {'plan':<34} {'s/step':>7} {'cpu s':>7} {'img/s':>6} "
+        f"{'speedup':>8} {'GFLOP/s':>8} {'of bf16':>7} {'peak MB':>8}"
+    )
+    base = timings[next(iter(timings))]
+    for s, t in timings.items():
+        p = methods[s].speed
+        plan = f"{p.precision} cl={int(p.channels_last)} compile={int(p.compile)} adam={p.adam}"
+        print(
+            f"{s:<12} {plan:<34} {t.median:>7.3f} {t.cpu_median:>7.3f} {1 / t.median:>6.2f} "
+            f"{base.median / t.median:>7.2f}x {flops / t.median / 1e9:>8.1f} "
+            f"{flops / t.median / 1e9 / peak_bf16:>6.0%} {memory[s] / 2**20:>8.0f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--cases", default=",".join(CASES), help=f"comma list of {', '.join(CASES)}"
-    )
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--compare", action="store_true", help="baseline vs fastest, issue cases")
+    parser.add_argument("--cases", help=f"comma list of {', '.join(CASES)}")
+    parser.add_argument("--settings", help=f"comma list of {', '.join(SETTINGS)}")
+    parser.add_argument("--compile", action="store_true", help="fastest also uses torch.compile")
+    parser.add_argument("--steps", type=int, default=6, help="timed steps per setting")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's own)")
+    parser.add_argument("--device", default="auto")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cases = args.cases.split(",") if args.cases else list(COMPARE_CASES if args.compare else CASES)
+    names = args.settings.split(",") if args.settings else ["baseline", "fastest"]
+    settings = {n: dict(SETTINGS[n]) for n in names}
+    if "fastest" in settings and args.compile:
+        settings["fastest"]["compile"] = True
+    peak_fp32 = matmul_peak(torch.float32)
+    peak_bf16 = matmul_peak(torch.bfloat16)
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{platform.processor() or platform.machine()}; 4096^2 matmul: fp32 {peak_fp32:.0f}, "
+        f"bf16 {peak_bf16:.0f} GFLOP/s"
     )
-    print(f"{'case':<16} {'s/step (median)':>16} {'min':>8} {'images/s':>9}")
-    for name in args.cases.split(","):
-        times = time_case(CASES[name], args.steps, args.warmup, {})
-        med = statistics.median(times)
-        print(f"{name:<16} {med:>16.3f} {min(times):>8.3f} {1 / med:>9.2f}")
+    for name in cases:
+        run_case(name, settings, args, peak_bf16)
 
 
 if __name__ == "__main__":

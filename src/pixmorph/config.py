@@ -15,6 +15,7 @@ Direction = Literal["AtoB", "BtoA"]
 Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 BestMetric = Literal["psnr", "ssim", "l1", "none"]
+AdamImpl = Literal["auto", "fused", "foreach", "loop"]
 
 
 class ConfigError(ValueError):
@@ -54,7 +55,10 @@ class TrainConfig:
     decay_start: float = 0.5  # fraction of steps at constant LR, then linear decay to 0
     seed: int = 0
     device: str = "auto"  # auto, cpu, cuda, cuda:N, mps
-    precision: Precision = "fp32"
+    precision: Precision = "auto"  # auto: bf16 where native and it pays, else fp32; docs/speed.md
+    channels_last: bool | Literal["auto"] = "auto"  # auto: on CUDA with bf16/fp16 only
+    compile: bool = False  # torch.compile the networks (slow first steps); falls back to eager
+    adam: AdamImpl = "auto"  # auto: fused where the device has it, else foreach
     log_every: int = 10
     sample_every: int = 200
     checkpoint_every: int = 500

@@ -7,6 +7,8 @@ import logging
 
 import torch
 
+from pixmorph.config import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -20,7 +22,7 @@ def pick_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"train.device={name}: CUDA is not available on this machine")
+        raise ConfigError(f"device {name}: CUDA is not available on this machine")
     return dev
 
 
@@ -33,14 +35,25 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """Turn `auto` into fp32/bf16/fp16 for this device; reject what the device cannot do."""
+# Below this crop size bf16 autocast does not pay on a CPU (measured, docs/speed.md): at 32x32
+# the convolutions are too small for the bf16 kernels to win back the casts; from 64 they do.
+CPU_BF16_MIN_SIZE = 64
+
+
+def resolve_precision(precision: str, device: torch.device, image_size: int | None = None) -> str:
+    """Turn `auto` into fp32/bf16/fp16 for this device and image size; reject what cannot run."""
     if precision == "auto":
         if device.type == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "fp32"
+        big = image_size is None or image_size >= CPU_BF16_MIN_SIZE
+        return "bf16" if device.type == "cpu" and big and cpu_has_native_bf16() else "fp32"
     if precision == "fp16" and device.type != "cuda":
-        raise ValueError("train.precision=fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+        raise ConfigError(
+            f"precision fp16 needs a CUDA device, not {device.type}; use bf16 or fp32 "
+            "(train.precision=bf16, or --precision bf16 to translate)"
+        )
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+        log.warning("this CPU emulates bf16 (no AVX512-BF16 or AMX): fp32 is likely faster")
     return precision
 
 

@@ -12,9 +12,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from pixmorph.accel import prepare_for_inference
 from pixmorph.config import Config, ConfigError, config_from_dict
 from pixmorph.data.images import convert_mode, to_pil, to_tensor
-from pixmorph.device import autocast, pick_device
+from pixmorph.device import autocast, pick_device, resolve_precision
 from pixmorph.methods.base import Generator
 from pixmorph.methods.registry import get_method
 from pixmorph.reference_weights import load_any
@@ -106,13 +107,21 @@ def load_generator(
     dropout: bool | None = None,
     tile: int | None = None,
     overlap: int | None = None,
+    channels_last: bool | None = None,
 ) -> Translator:
     """Load the generator of a pixmorph checkpoint (a file or a run folder) for inference.
 
     A plain pix2pix/CycleGAN state dict is imported on the fly; arch, norm and dropout apply to
     such files only, and are read off the file where not given. `tile`/`overlap` (input px)
-    bound memory on large images; None keeps the model's default.
+    bound memory on large images; None keeps the model's default. `precision` auto: bf16 where
+    the device runs it natively (fp16 on older GPUs), else fp32; bf16/fp16 weights are cast
+    once. channels_last None: with bf16/fp16 only. An exported .onnx or .torchscript file loads
+    as well (it runs as exported, in fp32).
     """
+    from pixmorph.export_formats import is_exported, load_exported  # late: it imports this
+
+    if is_exported(path):
+        return load_exported(path, direction, device)
     ckpt = load_any(path, direction, arch, norm, dropout)
     cfg = config_from_dict(ckpt["config"])
     dev = device if isinstance(device, torch.device) else pick_device(device)
@@ -122,6 +131,9 @@ def load_generator(
     method.eval()
     gen = method.inference_generator(direction)
     gen.module.eval()
+    precision = resolve_precision(precision, dev)
+    cl = precision != "fp32" if channels_last is None else channels_last
+    prepare_for_inference(gen.module, precision, cl)
     translator = Translator(
         gen, cfg, direction, dev, precision, int(ckpt.get("step", 0)), tile, overlap
     )

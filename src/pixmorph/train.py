@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pixmorph import __version__, distributed
+from pixmorph.accel import apply_plan
 from pixmorph.checkpoint import (
     FORMAT,
     VERSION,
@@ -146,7 +147,8 @@ class Trainer:
     def build(self) -> Method:
         """Seed, then build the method on the device (every rank builds the same weights)."""
         seed_everything(self.cfg.train.seed)
-        return self.method_cls(self.cfg, self.device, training=True)
+        method = self.method_cls(self.cfg, self.device, training=True)
+        return apply_plan(method, method.speed)  # channels_last, compile
 
     def _restore_rng(self, rng: dict[str, Any]) -> None:
         ranks = rng.get("ranks")

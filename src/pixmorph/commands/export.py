@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from pixmorph.checkpoint import save_atomic
+from pixmorph.export_formats import EXPORTERS
+from pixmorph.export_formats import SUFFIXES as EXPORT_SUFFIXES
 from pixmorph.infer import Translator, load_generator
 from pixmorph.reference_facts import describe
 from pixmorph.reference_weights import net_facts, reference_state_dict
@@ -27,28 +29,54 @@ def export_reference_state_dict(translator: Translator, out: Path) -> str:
     return f"{len(state)} tensors of a generator with {describe(facts, 'flags')}"
 
 
+def _runnable(fmt: str) -> Callable[[Translator, Path], str]:
+    def write(translator: Translator, out: Path) -> str:
+        path = EXPORTERS[fmt](translator, out)
+        return f"translate with: pixmorph translate --checkpoint {path}"
+
+    return write
+
+
 # format name -> writer(translator, out path) returning a one-line summary
 FORMATS: dict[str, Callable[[Translator, Path], str]] = {
     "reference-state-dict": export_reference_state_dict,
+    **{fmt: _runnable(fmt) for fmt in EXPORTERS},
 }
+SUFFIXES = {"reference-state-dict": ".pth", **EXPORT_SUFFIXES}
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "export",
-        help="write a trained generator for other tools",
+        help="write a trained generator for other tools (ONNX, TorchScript, reference layout)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--checkpoint", required=True, help="run folder or checkpoint file")
-    p.add_argument("--format", required=True, choices=list(FORMATS), help="what to write")
-    p.add_argument("--out", required=True, help="file to write (.pth, or .safetensors)")
+    p.add_argument("--format", choices=list(FORMATS), default="onnx", help="what to write")
+    p.add_argument(
+        "--out",
+        "--output",
+        dest="out",
+        help="file to write (default: generator.<format> beside the run)",
+    )
     p.add_argument("--direction", choices=["AtoB", "BtoA"], help="for models that go both ways")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    translator = load_generator(args.checkpoint, args.direction, device="cpu")
-    out = Path(args.out)
+    translator = load_generator(args.checkpoint, args.direction, "cpu", "fp32")
+    out = (
+        Path(args.out)
+        if args.out
+        else _default_output(args.checkpoint, args.format, args.direction)
+    )
     summary = FORMATS[args.format](translator, out)
     print(f"wrote {out} ({args.format}): {summary}")
     return 0
+
+
+def _default_output(checkpoint: str, fmt: str, direction: str | None) -> Path:
+    p = Path(checkpoint)
+    folder = p if p.is_dir() else p.parent
+    name = "generator" + (f"_{direction}" if direction else "")
+    return folder / f"{name}{SUFFIXES[fmt]}"

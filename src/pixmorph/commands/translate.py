@@ -19,6 +19,7 @@ from pixmorph.data.images import (
     save_image,
     to_tensor,
 )
+from pixmorph.export_formats import onnx_engine
 from pixmorph.infer import load_generator, translate
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,18 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--overlap", type=int, help="px shared by neighbouring tiles (default: model's)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    p.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        default="auto",
+        help="auto: bf16 where the CPU/GPU runs it natively, else fp32",
+    )
+    p.add_argument(
+        "--engine",
+        choices=["torch", "onnx"],
+        default="torch",
+        help="onnx: export the generator and run it in onnxruntime (fp32)",
+    )
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable files with a warning")
     add_reference_flags(p)
     p.set_defaults(run=run)
@@ -85,17 +97,20 @@ def output_path(out: Path, source: Path, channels: int) -> Path:
 def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise DataError("--batch-size must be at least 1")
-    translator = load_generator(
-        args.checkpoint,
-        args.direction,
-        args.device,
-        args.precision,
-        arch=args.arch,
-        norm=args.norm,
-        dropout=args.dropout,
-        tile=args.tile,
-        overlap=args.overlap,
-    )
+    if args.engine == "onnx":
+        translator = onnx_engine(load_generator(args.checkpoint, args.direction, "cpu", "fp32"))
+    else:
+        translator = load_generator(
+            args.checkpoint,
+            args.direction,
+            args.device,
+            args.precision,
+            arch=args.arch,
+            norm=args.norm,
+            dropout=args.dropout,
+            tile=args.tile,
+            overlap=args.overlap,
+        )
     files = input_files(args.input)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)

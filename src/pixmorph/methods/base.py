@@ -16,8 +16,9 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import Dataset
 
+from pixmorph.accel import adam_options, resolve_speed, set_adam_impl
 from pixmorph.config import Config
-from pixmorph.device import autocast, resolve_precision
+from pixmorph.device import autocast
 
 Batch = dict[str, Any]
 Panel = dict[str, Tensor]  # one row group of a sample grid: column name -> (B, C, H, W) in [-1, 1]
@@ -74,7 +75,8 @@ class Method(nn.Module):
         self.cfg = cfg
         self.device = device
         self.training_mode = training
-        self.precision = resolve_precision(cfg.train.precision, device)
+        self.speed = resolve_speed(cfg.train, device, cfg.data.crop_size)
+        self.precision = self.speed.precision
         self.optimizers: dict[str, Optimizer] = {}
         self.schedulers: dict[str, LambdaLR] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
@@ -162,10 +164,9 @@ class Method(nn.Module):
     def add_optimizer(self, name: str, params) -> Optimizer:
         """An Adam with the run's LR and betas, plus its LR schedule and gradient scaler."""
         t = self.cfg.train
-        kwargs: dict[str, Any] = {"lr": t.lr, "betas": (t.beta1, t.beta2)}
-        if self.device.type in ("cuda", "cpu"):
-            kwargs["foreach"] = True
-        opt = torch.optim.Adam(params, **kwargs)
+        opt = torch.optim.Adam(
+            params, lr=t.lr, betas=(t.beta1, t.beta2), **adam_options(self.speed.adam)
+        )
         self.optimizers[name] = opt
         self.schedulers[name] = LambdaLR(opt, linear_decay(t.steps, t.decay_start))
         self.scalers[name] = torch.amp.GradScaler(
@@ -212,6 +213,7 @@ class Method(nn.Module):
         self.load_state_dict(state["model"])
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
+            set_adam_impl(o, self.speed.adam)  # the saved flags may name another device's kernel
         for k, s in self.schedulers.items():
             s.load_state_dict(state["schedulers"][k])
         for k, s in self.scalers.items():

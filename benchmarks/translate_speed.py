@@ -1,0 +1,124 @@
+"""Translation speed: one image through a generator, by engine and precision, batch 1.
+
+python benchmarks/translate_speed.py                      # unet_256 and resnet_9blocks at 256^2
+python benchmarks/translate_speed.py --archs unet_256 --size 512 --repeats 10 --threads 2
+
+Every variant is built in this one process and timed round-robin; compare ratios, not seconds.
+`fp32` is plain eager PyTorch (the baseline); `bf16_cl` is what `pixmorph translate` uses by
+default on a CPU with native bf16 (weights cast once, channels_last); `onnxruntime` runs the
+file `pixmorph export --format onnx` writes. Each variant's largest difference from fp32 is
+shown, in [-1, 1] units (one 8-bit level is 0.0078).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import platform
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from measure import count_flops, interleaved, matmul_peak
+
+from pixmorph.accel import compile_with_fallback, prepare_for_inference
+from pixmorph.config import build_config
+from pixmorph.device import autocast
+from pixmorph.infer import Translator
+from pixmorph.methods.base import Generator
+from pixmorph.nets.factory import GeneratorConfig, build_generator, size_multiple
+
+CPU = torch.device("cpu")
+
+
+def make_generator(arch: str) -> torch.nn.Module:
+    """A generator with published settings and BN statistics that are not the identity."""
+    norm = "batch" if arch.startswith("unet") else "instance"
+    net = build_generator(GeneratorConfig(arch=arch, norm=norm, dropout=False), 3, 3).eval()
+    torch.manual_seed(0)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1)
+            m.running_var.uniform_(0.5, 2.0)
+    return net
+
+
+def variants(net: torch.nn.Module, arch: str, args: argparse.Namespace) -> dict[str, Callable]:
+    """name -> a function translating a (1, 3, H, W) batch."""
+    out: dict[str, Callable] = {"fp32": net}
+
+    def autocast_bf16(x: torch.Tensor) -> torch.Tensor:
+        with autocast(CPU, "bf16"):
+            return net(x).float()
+
+    out["bf16_autocast"] = autocast_bf16
+    out["bf16"] = prepare_for_inference(copy.deepcopy(net), "bf16", channels_last=False)
+    out["bf16_cl"] = prepare_for_inference(copy.deepcopy(net), "bf16", channels_last=True)
+    if args.compile:
+        fast = prepare_for_inference(copy.deepcopy(net), "bf16", channels_last=True)
+        out["bf16_cl_compile"] = compile_with_fallback(fast)
+    try:
+        from pixmorph.export_formats import export_onnx, load_onnx
+
+        cfg = build_config(
+            {"data": {"crop_size": args.size}, "model": {"generator": {"arch": arch}}}
+        )
+        translator = Translator(Generator(net, 3, 3, size_multiple(arch)), cfg, None, CPU)
+        folder = tempfile.mkdtemp(prefix="pixmorph-bench-")
+        ort = load_onnx(export_onnx(translator, Path(folder) / "g.onnx"))
+        out["onnxruntime"] = ort.generator.module
+    except Exception as e:  # onnx/onnxruntime not installed, or an export problem: say so
+        print(f"(onnxruntime skipped: {type(e).__name__}: {e})")
+    return out
+
+
+def run_arch(arch: str, args: argparse.Namespace, peak_bf16: float) -> None:
+    net = make_generator(arch)
+    x = torch.rand(1, 3, args.size, args.size) * 2 - 1
+    with torch.inference_mode():
+        fns = variants(net, arch, args)
+        flops = count_flops(lambda: net(x))
+        ref = net(x)
+        errors = {name: float((fn(x) - ref).abs().max()) for name, fn in fns.items()}
+        calls = {name: (lambda i, fn=fn: fn(x)) for name, fn in fns.items()}
+        timings = interleaved(calls, args.repeats, args.warmup, CPU)
+    print(f"\n{arch} at {args.size}x{args.size}, batch 1, {flops / 1e9:.1f} GFLOP")
+    print(
+        f"{'variant':<16} {'ms':>8} {'cpu ms':>8} {'img/s':>7} {'speedup':>8} "
+        f"{'GFLOP/s':>8} {'of bf16':>7} {'max |diff|':>10}"
+    )
+    base = timings["fp32"].median
+    for name, t in timings.items():
+        print(
+            f"{name:<16} {t.median * 1e3:>8.1f} {t.cpu_median * 1e3:>8.1f} {1 / t.median:>7.2f} "
+            f"{base / t.median:>7.2f}x {flops / t.median / 1e9:>8.1f} "
+            f"{flops / t.median / 1e9 / peak_bf16:>6.0%} {errors[name]:>10.4f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--archs", default="unet_256,resnet_9blocks")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's own)")
+    parser.add_argument("--compile", action="store_true", help="add a torch.compile variant")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    peak_fp32, peak_bf16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{platform.processor() or platform.machine()}; 4096^2 matmul: fp32 {peak_fp32:.0f}, "
+        f"bf16 {peak_bf16:.0f} GFLOP/s"
+    )
+    for arch in args.archs.split(","):
+        run_arch(arch, args, peak_bf16)
+
+
+if __name__ == "__main__":
+    main()
