@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import time
@@ -310,6 +311,11 @@ class Trainer:
             sinks.close()
             for s, h in old_handlers.items():
                 signal.signal(s, h)
+        if self.dist.enabled:
+            # wrappers hold the process group; release them before it is destroyed
+            method.undistribute()
+            del batches
+            gc.collect()
         distributed.teardown()
         return run.root
 

@@ -148,6 +148,10 @@ class Method(nn.Module):
             if params and all(id(p) in trained for p in params):
                 self._parallel[id(net)] = DistributedDataParallel(net, device_ids=device_ids)
 
+    def undistribute(self) -> None:
+        """Drop the data-parallel wrappers (before the process group goes away)."""
+        self._parallel.clear()
+
     def parallel(self, net: nn.Module) -> nn.Module:
         """The network to call in train_step: its data-parallel wrapper when there is one.
 
