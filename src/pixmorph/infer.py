@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from pixmorph.accel import prepare_for_inference
+from pixmorph.accel import inference_channels_last, prepare_for_inference
 from pixmorph.checkpoint import load_checkpoint
 from pixmorph.config import Config, config_from_dict
 from pixmorph.data.images import convert_mode, to_pil, to_tensor
@@ -81,7 +81,7 @@ def load_generator(
     """Load the generator of a pixmorph checkpoint (a file or a run folder) for inference.
 
     `precision` auto: bf16 where the device runs it natively (fp16 on older GPUs), else fp32;
-    bf16/fp16 weights are cast once. channels_last None: with bf16/fp16 only. An exported
+    bf16/fp16 weights are cast once. channels_last None: where it pays (accel). An exported
     .onnx or .torchscript file loads as well (it runs as exported, in fp32).
     """
     from pixmorph.export_formats import is_exported, load_exported  # late: it imports this
@@ -98,7 +98,11 @@ def load_generator(
     gen = method.inference_generator(direction)
     gen.module.eval()
     precision = resolve_precision(precision, dev)
-    cl = precision != "fp32" if channels_last is None else channels_last
+    cl = (
+        inference_channels_last(gen.module, precision, dev)
+        if channels_last is None
+        else channels_last
+    )
     prepare_for_inference(gen.module, precision, cl)
     return Translator(gen, cfg, direction, dev, precision, int(ckpt.get("step", 0)))
 
