@@ -153,6 +153,15 @@ def test_fp16_on_a_cpu_is_a_clear_error(paired_root, tmp_path):
     )
 
 
+def test_a_run_trained_in_fp16_on_cuda_translates_on_a_cpu(trained_run, tmp_path):
+    from pixmorph.checkpoint import load_file, save_atomic
+
+    ckpt = load_file(trained_run / "checkpoints" / "latest.pt")
+    ckpt["config"]["train"]["precision"] = "fp16"  # as a CUDA run would have saved it
+    save_atomic(ckpt, tmp_path / "fp16.pt")
+    assert load_generator(tmp_path / "fp16.pt").precision == "fp32"
+
+
 def test_resolve_speed_auto(monkeypatch):
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
     plan = resolve_speed(TrainConfig(), CPU, 256)
