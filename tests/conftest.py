@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+
+# OpenMP threads that sleep instead of spinning while they wait: on a shared or busy machine a
+# spinning 2-thread pool makes small training steps many times slower. Set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from pathlib import Path  # noqa: E402
 from typing import Any
 
 import pytest

@@ -102,6 +102,6 @@ def test_dry_run_prints_the_resolved_config(tmp_path: Path, capsys: pytest.Captu
 def test_cli_reports_config_errors(capsys: pytest.CaptureFixture):
     assert main(["train", "model.generator.norm=group", "--dry-run"]) == 2
     err = capsys.readouterr().err
-    assert "model.generator.norm" in err and "'batch', 'instance', 'none'" in err
+    assert "model.generator.norm" in err and "'batch', 'syncbatch', 'instance', 'none'" in err
     assert main(["train", "missing.yaml", "--dry-run"]) == 2
     assert "recipe missing.yaml does not exist" in capsys.readouterr().err

@@ -62,7 +62,11 @@ def load_file(path: str | Path) -> dict[str, Any]:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a pixmorph checkpoint (a file, or a run folder's latest) and check its format."""
     p = resolve_path(path)
-    obj = load_file(p)
+    return check_format(load_file(p), p)
+
+
+def check_format(obj: dict[str, Any], p: Path) -> dict[str, Any]:
+    """Return a loaded file if it is a pixmorph checkpoint this version can read."""
     if obj.get("format") != FORMAT:
         raise CheckpointError(
             f"{p} is not a pixmorph checkpoint (no format marker); "

@@ -8,12 +8,21 @@ import sys
 
 from pixmorph import __version__
 from pixmorph.checkpoint import CheckpointError
-from pixmorph.commands import data, demo, evaluate, export, train, translate
+from pixmorph.commands import (
+    data,
+    demo,
+    evaluate,
+    export,
+    import_weights,
+    report,
+    train,
+    translate,
+)
 from pixmorph.commands.console import setup_logging
 from pixmorph.config import ConfigError
 from pixmorph.data.images import DataError
 
-COMMANDS = [train, translate, evaluate, export, data, demo]
+COMMANDS = [train, translate, evaluate, report, import_weights, export, data, demo]
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -38,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     # key=value overrides may stand between flags; argparse leaves the later ones over
     args, extra = parser.parse_known_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if extra:
         if not hasattr(args, "items") or any(x.startswith("-") for x in extra):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -14,6 +14,7 @@ import yaml
 Direction = Literal["AtoB", "BtoA"]
 Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+BestMetric = Literal["psnr", "ssim", "l1", "none"]
 AdamImpl = Literal["auto", "fused", "foreach", "loop"]
 
 
@@ -26,6 +27,8 @@ class DataConfig:
     """Where the images are and how they are prepared."""
 
     root: str = ""  # a folder of images, or a root holding train/ (and val/ or test/)
+    root_a: str = ""  # unpaired methods: domain A's folder instead of root/trainA
+    root_b: str = ""  # unpaired methods: domain B's folder instead of root/trainB
     direction: Direction = "AtoB"
     load_size: int = 286
     crop_size: int = 256
@@ -61,6 +64,18 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 2  # step_*.pt files kept besides latest.pt
     num_samples: int = 4  # images in each sample grid
+    init_generator: str = ""  # weights file the generator starts from (fine-tuning); "": none
+    eval_every: int = 0  # steps between held-out evaluations (eval_l1/psnr/ssim); 0: off
+    best_metric: BestMetric = "psnr"  # eval metric that picks checkpoints/best.pt; none: no best
+
+
+@dataclass
+class LogConfig:
+    """Where training records go besides metrics.jsonl (each sink is optional)."""
+
+    tensorboard: bool = False  # event files in RUN/tensorboard (pip install tensorboard)
+    wandb: bool = False  # a Weights & Biases run (pip install wandb; WANDB_MODE=offline works)
+    wandb_project: str = "pixmorph"
 
 
 @dataclass
@@ -71,6 +86,7 @@ class Config:
     out: str = "runs/pix2pix"
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     model: Any = None
 
 

@@ -1,22 +1,52 @@
-"""Paired evaluation: per-image and mean L1, PSNR and SSIM, as JSON and an HTML page."""
+"""Paired evaluation: per-image and mean L1, PSNR and SSIM (plus FID/KID if asked), JSON + HTML."""
 
 from __future__ import annotations
 
-import html
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch import Tensor
+from torch.utils.data import Dataset
 
 from pixmorph import metrics
-from pixmorph.data.images import save_image
+from pixmorph.data.images import DataError, preview, save_image
+from pixmorph.evalpage import render_paired
 from pixmorph.infer import Translator
+from pixmorph.methods.base import Baseline
+from pixmorph.realism import Realism
 
 PSNR_CAP = 100.0  # identical images have infinite PSNR; JSON has no infinity
+PAIRED_METRICS = ("l1", "psnr", "ssim")
+
+
+def paired_scores(fake: Tensor, real: Tensor) -> dict[str, Tensor]:
+    """L1, PSNR (capped) and SSIM per image of two (B, C, H, W) batches in [-1, 1]."""
+    if fake.shape != real.shape:
+        raise ValueError(
+            f"output {tuple(fake.shape)} and target {tuple(real.shape)} differ in shape; "
+            "is the direction right?"
+        )
+    return {
+        "l1": metrics.l1(fake, real),
+        "psnr": metrics.psnr(fake, real).clamp(max=PSNR_CAP),
+        "ssim": metrics.ssim(fake, real),
+    }
+
+
+def require_paired(dataset: Dataset) -> None:
+    """Refuse a dataset whose "b" is not the target of its "a" (it says so by `paired = False`)."""
+    if not getattr(dataset, "paired", True):
+        what = dataset.describe() if hasattr(dataset, "describe") else "this data"
+        raise DataError(
+            f"cannot score {what} image by image: their A and B images are not pairs; give an "
+            "aligned folder (A|B side by side) or a root holding test/, or compare unpaired "
+            "data by FID/KID (pixmorph evaluate --mode unpaired --fid)"
+        )
 
 
 def evaluate_paired(
@@ -26,74 +56,111 @@ def evaluate_paired(
     batch_size: int = 4,
     save_images: bool = True,
     on_batch: Callable[[int], Any] | None = None,
+    realism: Realism | None = None,
+    extra_metrics: Callable[[Tensor, Tensor], dict[str, Tensor]] | None = None,
+    baseline: Baseline | None = None,
 ) -> dict[str, Any]:
-    """Translate every input of `dataset` and compare with its target; write a report if asked."""
+    """Translate every input of `dataset` and compare with its target; write a report if asked.
+
+    `extra_metrics(fake, real)` (a method's `eval_metrics`) adds named per-image figures;
+    `baseline` (a method's `eval_baseline`) is scored with the same figures, under "baseline".
+    """
+    require_paired(dataset)
     out = Path(out_dir) if out_dir else None
     if out:
         (out / "images").mkdir(parents=True, exist_ok=True)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+
+    def score(fake: Tensor, real: Tensor) -> dict[str, Tensor]:
+        scores = paired_scores(fake, real)
+        return scores | extra_metrics(fake, real) if extra_metrics else scores
+
     rows: list[dict[str, Any]] = []
-    for batch in loader:
+    fakes: list[np.ndarray] = []
+    reals: list[np.ndarray] = []
+    for batch in _batches(dataset, batch_size):
         fake = translator(batch["a"]).cpu()
         real = batch["b"].float()
-        if fake.shape != real.shape:
-            raise ValueError(
-                f"output {tuple(fake.shape)} and target {tuple(real.shape)} differ in shape; "
-                "is the direction right?"
-            )
-        l1 = metrics.l1(fake, real)
-        psnr = metrics.psnr(fake, real).clamp(max=PSNR_CAP)
-        ssim = metrics.ssim(fake, real)
+        scores = score(fake, real)
+        base = baseline.predict(batch["a"], tuple(real.shape[2:])) if baseline else None
+        base_scores = score(base, real) if base is not None else {}
         for j, path in enumerate(batch["path"]):
             name = Path(path).stem
-            row = {"name": name, "l1": float(l1[j]), "psnr": float(psnr[j]), "ssim": float(ssim[j])}
-            if out and save_images:
-                for kind, t in (("input", batch["a"][j]), ("output", fake[j]), ("target", real[j])):
-                    save_image(t, out / "images" / f"{name}_{kind}.png")
+            row = {"name": name, **{k: float(v[j]) for k, v in scores.items()}}
+            images = {"input": batch["a"][j]}
+            if base is not None:
+                row["baseline"] = {k: float(v[j]) for k, v in base_scores.items()}
+                images[baseline.name] = base[j]
+            images |= {"output": fake[j], "target": real[j]}
             rows.append(row)
+            if out and save_images:
+                for kind, t in images.items():
+                    save_image(preview(t), out / "images" / f"{name}_{kind}.png")
+        if realism:
+            # features batch by batch, so no image set is ever held in memory
+            fakes.append(realism.features([fake]))
+            reals.append(realism.features([real]))
         if on_batch:
             on_batch(len(batch["path"]))
-    summary = {
+    summary: dict[str, Any] = {
+        "mode": "paired",
         "count": len(rows),
-        "mean": {k: _mean([r[k] for r in rows]) for k in ("l1", "psnr", "ssim")},
+        "mean": {k: _mean([r[k] for r in rows]) for k in _metric_names(rows)},
         "images": rows,
         "checkpoint_step": translator.step,
         "direction": translator.direction or translator.config.data.direction,
     }
+    if baseline is not None:
+        names = _metric_names(rows)
+        summary["baseline"] = {
+            "name": baseline.name,
+            "mean": {k: _mean([r["baseline"][k] for r in rows]) for k in names},
+        }
+    if realism:
+        summary["realism"] = realism.scores(np.concatenate(fakes), np.concatenate(reals))
     if out:
         (out / "metrics.json").write_text(json.dumps(summary, indent=2))
-        (out / "index.html").write_text(render_html(summary, save_images))
+        (out / "index.html").write_text(render_paired(summary, save_images))
     return summary
+
+
+def _metric_names(rows: list[dict[str, Any]]) -> list[str]:
+    return [k for k in rows[0] if k not in ("name", "baseline")] if rows else list(PAIRED_METRICS)
 
 
 def _mean(values: list[float]) -> float:
     return float(torch.tensor(values, dtype=torch.float64).mean()) if values else math.nan
 
 
-def render_html(summary: dict[str, Any], with_images: bool = True) -> str:
-    """A self-contained page: mean metrics and one row per image (input | output | target)."""
-    m = summary["mean"]
-    head = (
-        "<!doctype html><meta charset='utf-8'><title>pixmorph evaluation</title>"
-        "<style>body{font-family:sans-serif}td,th{padding:4px 8px;text-align:right}"
-        "img{width:160px;image-rendering:pixelated}</style>"
-        f"<h1>pixmorph evaluation</h1><p>{summary['count']} images, step "
-        f"{summary['checkpoint_step']}, direction {html.escape(str(summary['direction']))}</p>"
-        f"<p>mean L1 {m['l1']:.4f} &middot; PSNR {m['psnr']:.2f} dB &middot; SSIM {m['ssim']:.4f}</p>"
-        "<table><tr><th>name</th><th>L1</th><th>PSNR</th><th>SSIM</th>"
-        + ("<th>input</th><th>output</th><th>target</th>" if with_images else "")
-        + "</tr>"
-    )
-    rows = []
-    for r in summary["images"]:
-        name = html.escape(r["name"])
-        cells = (
-            f"<td>{name}</td><td>{r['l1']:.4f}</td><td>{r['psnr']:.2f}</td><td>{r['ssim']:.4f}</td>"
-        )
-        if with_images:
-            cells += "".join(
-                f"<td><img src='images/{name}_{k}.png' alt='{k}'></td>"
-                for k in ("input", "output", "target")
-            )
-        rows.append(f"<tr>{cells}</tr>")
-    return head + "".join(rows) + "</table>\n"
+def _batches(dataset: Dataset, batch_size: int) -> Iterator[dict[str, Any]]:
+    """Batches in order without a DataLoader, whose iterator would draw from the global RNG.
+
+    A change of image size starts a new batch: test sets (e.g. Set14) mix sizes.
+    """
+    pending: list[dict[str, Any]] = []
+    for i in range(len(dataset)):  # type: ignore[arg-type]
+        item = dataset[i]
+        if pending and (len(pending) == batch_size or _shapes(item) != _shapes(pending[0])):
+            yield torch.utils.data.default_collate(pending)
+            pending = []
+        pending.append(item)
+    if pending:
+        yield torch.utils.data.default_collate(pending)
+
+
+def _shapes(item: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in item.items() if isinstance(v, Tensor)}
+
+
+@torch.no_grad()
+def evaluate_method(
+    translate_fn: Callable[[Tensor], Tensor], dataset: Dataset, batch_size: int = 4
+) -> dict[str, float]:
+    """Mean paired metrics of a translate function on a dataset of {"a", "b"} batches."""
+    sums = dict.fromkeys(PAIRED_METRICS, 0.0)
+    count = 0
+    for batch in _batches(dataset, batch_size):
+        fake = translate_fn(batch["a"]).float().cpu().clamp(-1, 1)
+        for k, v in paired_scores(fake, batch["b"].float()).items():
+            sums[k] += float(v.sum())
+        count += len(batch["a"])
+    return {k: v / max(count, 1) for k, v in sums.items()}

@@ -13,12 +13,13 @@ from PIL import Image
 from torch import Tensor
 
 from pixmorph.accel import inference_channels_last, prepare_for_inference
-from pixmorph.checkpoint import load_checkpoint
-from pixmorph.config import Config, config_from_dict
+from pixmorph.config import Config, ConfigError, config_from_dict
 from pixmorph.data.images import convert_mode, to_pil, to_tensor
 from pixmorph.device import autocast, pick_device, resolve_precision
 from pixmorph.methods.base import Generator
 from pixmorph.methods.registry import get_method
+from pixmorph.reference_weights import load_any
+from pixmorph.tiling import translate_tiled
 
 
 @dataclass
@@ -31,6 +32,21 @@ class Translator:
     device: torch.device
     precision: str = "fp32"
     step: int = 0
+    tile: int | None = None  # inputs larger than this (px) run in tiles; None: the model's default
+    overlap: int | None = None  # px shared by neighbouring tiles; None: the model's default
+
+    def tiling(self) -> tuple[int, int]:
+        """(tile, overlap) in input px after defaults; tile 0 means whole images."""
+        g = self.generator
+        tile = g.tile if self.tile is None else self.tile
+        overlap = g.tile_overlap if self.overlap is None else self.overlap
+        if tile and (tile % g.size_multiple or overlap >= tile or overlap < 0):
+            raise ConfigError(
+                f"--tile {tile} / --overlap {overlap}: the tile must be a multiple of "
+                f"{g.size_multiple} (this generator's size multiple) and larger than the "
+                "overlap, which must be >= 0; --tile 0 translates whole images"
+            )
+        return tile, overlap
 
     @property
     def in_channels(self) -> int:
@@ -60,9 +76,19 @@ class Translator:
                 x = F.interpolate(x, size=(th, tw), mode="bicubic", align_corners=False)
         else:
             raise ValueError(f"fit must be 'pad' or 'resize', got {fit!r}")
-        with autocast(self.device, self.precision):
-            y = g.module(x).float()
+        tile, overlap = self.tiling()
+
+        def run(t: Tensor) -> Tensor:
+            with autocast(self.device, self.precision):
+                return g.module(t).float()
+
         s = g.scale
+        if tile and max(x.shape[2:]) > tile:
+            # tiles keep memory at one tile's activations; tile is a multiple of m, so every
+            # tile (and an axis shorter than a tile, already padded to m) fits the generator
+            y = translate_tiled(run, x, tile, overlap, s)
+        else:
+            y = run(x)
         if fit == "pad":
             top, left = ((-h) % m) // 2 * s, ((-w) % m) // 2 * s
             y = y[:, :, top : top + h * s, left : left + w * s]
@@ -76,19 +102,27 @@ def load_generator(
     direction: str | None = None,
     device: str | torch.device = "auto",
     precision: str = "fp32",
+    arch: str | None = None,
+    norm: str | None = None,
+    dropout: bool | None = None,
+    tile: int | None = None,
+    overlap: int | None = None,
     channels_last: bool | None = None,
 ) -> Translator:
     """Load the generator of a pixmorph checkpoint (a file or a run folder) for inference.
 
-    `precision` auto: bf16 where the device runs it natively (fp16 on older GPUs), else fp32;
-    bf16/fp16 weights are cast once. channels_last None: where it pays (accel). An exported
+    A plain pix2pix/CycleGAN state dict is imported on the fly; arch, norm and dropout apply to
+    such files only, and are read off the file where not given. `tile`/`overlap` (input px)
+    bound memory on large images; None keeps the model's default. `precision` auto: bf16 where
+    the device runs it natively (fp16 on older GPUs), else fp32; bf16/fp16 weights are cast
+    once. channels_last None: where it pays (see accel.inference_channels_last). An exported
     .onnx or .torchscript file loads as well (it runs as exported, in fp32).
     """
     from pixmorph.export_formats import is_exported, load_exported  # late: it imports this
 
     if is_exported(path):
         return load_exported(path, direction, device)
-    ckpt = load_checkpoint(path)
+    ckpt = load_any(path, direction, arch, norm, dropout)
     cfg = config_from_dict(ckpt["config"])
     dev = device if isinstance(device, torch.device) else pick_device(device)
     method_cls = get_method(cfg.method)
@@ -104,7 +138,11 @@ def load_generator(
         else channels_last
     )
     prepare_for_inference(gen.module, precision, cl)
-    return Translator(gen, cfg, direction, dev, precision, int(ckpt.get("step", 0)))
+    translator = Translator(
+        gen, cfg, direction, dev, precision, int(ckpt.get("step", 0)), tile, overlap
+    )
+    translator.tiling()  # bad tile settings fail here, before any image is read
+    return translator
 
 
 def _as_tensor(img: Image.Image | Tensor, channels: int) -> Tensor:

@@ -17,6 +17,7 @@ class RunDir:
         self.samples = self.root / "samples"
         self.checkpoints = self.root / "checkpoints"
         self.latest = self.checkpoints / "latest.pt"
+        self.best = self.checkpoints / "best.pt"  # kept by train.best_metric
 
     def create(self) -> None:
         """Make the folders."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import time
@@ -12,7 +13,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pixmorph import __version__
+from pixmorph import __version__, distributed
 from pixmorph.accel import apply_plan
 from pixmorph.checkpoint import (
     FORMAT,
@@ -26,9 +27,11 @@ from pixmorph.config import Config, ConfigError, config_from_dict, merge, to_dic
 from pixmorph.data.sampler import StepSampler
 from pixmorph.device import pick_device
 from pixmorph.grid import save_grid
+from pixmorph.logsinks import Sinks, open_sinks
 from pixmorph.methods.base import Method
 from pixmorph.methods.registry import get_method
 from pixmorph.rundir import RunDir
+from pixmorph.train_eval import BestTracker, HeldOutEval
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +52,22 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_loader(dataset: Dataset, cfg: Config, start_step: int, device: torch.device) -> DataLoader:
-    """An endless loader that starts at the sample a given step would see."""
+def make_loader(
+    dataset: Dataset,
+    cfg: Config,
+    start_step: int,
+    device: torch.device,
+    dist_info: distributed.DistInfo = distributed.SINGLE,
+) -> DataLoader:
+    """An endless loader that starts at the sample a given step would see (this rank's share)."""
     t, d = cfg.train, cfg.data
-    sampler = StepSampler(len(dataset), seed=t.seed, start=start_step * t.batch_size)
+    sampler = StepSampler(
+        len(dataset),
+        seed=t.seed,
+        start=start_step * t.batch_size,
+        rank=dist_info.rank,
+        world_size=dist_info.world_size,
+    )
     return DataLoader(
         dataset,
         batch_size=t.batch_size,
@@ -76,11 +91,19 @@ def sample_batch(method_cls: type[Method], cfg: Config, n: int) -> dict[str, Any
     items = [ds[i] for i in range(min(n, len(ds)))]
     if not items:
         return None
+    # evaluation images may differ in size (e.g. SR test sets): keep those one batch can hold
+    shapes = [{k: v.shape for k, v in it.items() if isinstance(v, torch.Tensor)} for it in items]
+    items = [it for it, s in zip(items, shapes, strict=True) if s == shapes[0]]
     return torch.utils.data.default_collate(items)
 
 
-def checkpoint_payload(method: Method, cfg: Config, step: int) -> dict[str, Any]:
-    """Everything a checkpoint holds."""
+def checkpoint_payload(
+    method: Method, cfg: Config, step: int, rank_rng: list[torch.Tensor] | None = None
+) -> dict[str, Any]:
+    """Everything a checkpoint holds (rank_rng: every process's RNG state in a parallel job)."""
+    rng = rng_state()
+    if rank_rng is not None:
+        rng["ranks"] = rank_rng
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -88,7 +111,7 @@ def checkpoint_payload(method: Method, cfg: Config, step: int) -> dict[str, Any]
         "config": to_dict(cfg),
         "step": step,
         **method.training_state(),
-        "rng": rng_state(),
+        "rng": rng,
     }
 
 
@@ -99,8 +122,10 @@ class Trainer:
         self.cfg = cfg
         self.run = RunDir(cfg.out)
         self.progress = progress
-        self.device = pick_device(cfg.train.device)
+        self.dist, device_name = distributed.setup(cfg.train.device)
+        self.device = pick_device(device_name)
         self.method_cls = get_method(cfg.method)
+        self.best = BestTracker(cfg.train.best_metric)
         self._stop_signal: int | None = None
 
     @classmethod
@@ -121,14 +146,35 @@ class Trainer:
     _resume_from: dict[str, Any] | None = None
 
     def build(self) -> Method:
-        """Seed, then build the method on the device."""
+        """Seed, then build the method on the device (every rank builds the same weights)."""
         seed_everything(self.cfg.train.seed)
         method = self.method_cls(self.cfg, self.device, training=True)
         return apply_plan(method, method.speed)  # channels_last, compile
 
-    def save(self, method: Method, step: int) -> Path:
-        """Write latest.pt (and a per-step copy), pruning old per-step copies."""
-        payload = checkpoint_payload(method, self.cfg, step)
+    def _restore_rng(self, rng: dict[str, Any]) -> None:
+        ranks = rng.get("ranks")
+        if self.dist.enabled and ranks is not None and len(ranks) == self.dist.world_size:
+            set_rng_state({**rng, "torch": ranks[self.dist.rank]})
+        else:
+            set_rng_state(rng)
+            if self.dist.enabled:  # a different process count: distinct but not the saved streams
+                log.warning(
+                    "resuming with %d processes: RNG streams restart per rank", self.dist.world_size
+                )
+                torch.manual_seed(self.cfg.train.seed + 1_000_003 * (self.dist.rank + 1))
+
+    def save(self, method: Method, step: int, gather: bool = True) -> Path:
+        """Write latest.pt (and a per-step copy), pruning old per-step copies (main rank only).
+
+        In a parallel job every rank must call this at the same step (its RNG state is gathered);
+        gather=False skips that, for saving on an interrupt that ranks may see at different steps.
+        """
+        rank_rng = None
+        if self.dist.enabled and gather:
+            rank_rng = distributed.all_gather_tensor(torch.get_rng_state())
+        if not self.dist.is_main:
+            return self.run.latest
+        payload = self._payload(method, step, rank_rng)
         save_atomic(payload, self.run.latest)
         keep = self.cfg.train.keep_checkpoints
         if keep > 0:
@@ -137,44 +183,83 @@ class Trainer:
                 old.unlink(missing_ok=True)
         return self.run.latest
 
+    def _payload(
+        self, method: Method, step: int, rank_rng: list[torch.Tensor] | None = None
+    ) -> dict[str, Any]:
+        # the best-so-far travels in every checkpoint, so a resume keeps it
+        payload = checkpoint_payload(method, self.cfg, step, rank_rng)
+        return payload | {"best": self.best.state_dict()}
+
+    def save_best(self, method: Method, step: int) -> Path:
+        """Write best.pt: the full checkpoint of the best step by train.best_metric so far."""
+        payload = self._payload(method, step)
+        log.info("best %s so far at step %d: %.4f", self.best.metric, step, self.best.value)
+        return save_atomic(payload, self.run.best)
+
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stop_signal = signum
 
     def fit(self, method: Method | None = None) -> Path:
         """Train to cfg.train.steps; returns the run folder."""
         cfg, run = self.cfg, self.run
+        main = self.dist.is_main
         if self._resume_from is None and run.latest.exists():
             raise ConfigError(
                 f"{run.root} already holds a run; continue it with --resume {run.root} "
                 "or choose another --out"
             )
-        run.create()
+        if main:
+            run.create()
         method = method or self.build()
         start = 0
         if self._resume_from is not None:
             method.load_training_state(self._resume_from)
             start = int(self._resume_from["step"])
-            set_rng_state(self._resume_from["rng"])
-            run.truncate_metrics(start)
+            self._restore_rng(self._resume_from["rng"])
+            self.best.load_state_dict(self._resume_from.get("best"))
+            if main:
+                run.truncate_metrics(start)
             log.info("resumed %s at step %d", run.root, start)
-        write_yaml(run.config, to_dict(cfg))
+        else:
+            if cfg.train.init_generator:
+                method.init_generator(cfg.train.init_generator)
+                log.info("generator initialised from %s", cfg.train.init_generator)
+            if self.dist.enabled:  # same initial weights everywhere, distinct dropout streams
+                torch.manual_seed(cfg.train.seed + 1_000_003 * (self.dist.rank + 1))
+        if self.dist.enabled:
+            method.distribute([self.device.index] if self.device.type == "cuda" else None)
+        if main:
+            write_yaml(run.config, to_dict(cfg))
         if start >= cfg.train.steps:
             log.info("nothing to do: the run is at step %d of %d", start, cfg.train.steps)
             return run.root
 
         dataset = self.method_cls.make_dataset(cfg, train=True)
-        fixed = sample_batch(self.method_cls, cfg, cfg.train.num_samples)
-        batches: Iterator[dict[str, Any]] = iter(make_loader(dataset, cfg, start, self.device))
-        log.info(
-            "training %s on %d images, batch %d, %d steps, device %s, precision %s",
-            cfg.method,
-            len(dataset),
-            cfg.train.batch_size,
-            cfg.train.steps,
-            self.device,
-            method.precision,
+        fixed = sample_batch(self.method_cls, cfg, cfg.train.num_samples) if main else None
+        held_out = (
+            HeldOutEval.build(self.method_cls, cfg) if cfg.train.eval_every and main else None
         )
+        batches: Iterator[dict[str, Any]] = iter(
+            make_loader(dataset, cfg, start, self.device, self.dist)
+        )
+        batch_text = str(cfg.train.batch_size)
+        if self.dist.enabled:
+            batch_text = (
+                f"{cfg.train.batch_size} per process x {self.dist.world_size} processes "
+                f"= global batch {cfg.train.batch_size * self.dist.world_size}"
+            )
+        if main:
+            log.info(
+                "training %s on %d images, batch %s, %d steps, device %s, precision %s",
+                cfg.method,
+                len(dataset),
+                batch_text,
+                cfg.train.steps,
+                self.device,
+                method.precision,
+            )
 
+        sinks = open_sinks(cfg, run, start) if main else Sinks([])
         old_handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM,)}
         for s in old_handlers:
             try:
@@ -190,12 +275,12 @@ class Trainer:
                 batch = next(batches)
                 losses = method.train_step(batch, step)
                 method.end_step()
-                images_since += cfg.train.batch_size
-                if step % cfg.train.log_every == 0 or step == cfg.train.steps:
+                images_since += cfg.train.batch_size * self.dist.world_size
+                if main and (step % cfg.train.log_every == 0 or step == cfg.train.steps):
                     now = time.perf_counter()
                     ips = images_since / max(now - t_last, 1e-9)
                     t_last, images_since = now, 0
-                    run.log(
+                    sinks.write(
                         {"step": step, **losses, **method.learning_rates(), "images_per_s": ips}
                     )
                     if self.progress:
@@ -206,6 +291,11 @@ class Trainer:
                     and (step % cfg.train.sample_every == 0 or step == cfg.train.steps)
                 ):
                     save_grid(method.visuals(fixed), run.samples / f"step_{step:08d}.png")
+                if held_out and (step % cfg.train.eval_every == 0 or step == cfg.train.steps):
+                    scores = held_out(method)
+                    sinks.write({"step": step, **scores})
+                    if self.best.update(step, scores):
+                        self.save_best(method, step)
                 if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
                     self.save(method, step)
                     saved_step = step
@@ -215,11 +305,18 @@ class Trainer:
             # the step counter names the last *completed* step only if train_step returned
             done = step if self._completed(step, method) else step - 1
             if done > saved_step:
-                self.save(method, done)
+                self.save(method, done, gather=False)
             raise TrainingInterrupted(done, run.latest) from None
         finally:
+            sinks.close()
             for s, h in old_handlers.items():
                 signal.signal(s, h)
+        if self.dist.enabled:
+            # wrappers hold the process group; release them before it is destroyed
+            method.undistribute()
+            del batches
+            gc.collect()
+        distributed.teardown()
         return run.root
 
     @staticmethod

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from pixmorph.commands.data_tools import TOOLS
 from pixmorph.config import ConfigError
 from pixmorph.data import synth
 
@@ -29,14 +30,21 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="trainA/ trainB/ shuffled apart, paired test split for evaluation",
     )
+    kind.add_argument(
+        "--hr", action="store_true", help="single detail-rich images, for super-resolution"
+    )
     s.add_argument("--overwrite", action="store_true", help="write into a non-empty folder")
     s.set_defaults(run=run_synth)
+    for tool in TOOLS:
+        tool.add_parser(tools)
 
 
 def run_synth(args: argparse.Namespace) -> int:
     if args.n < 2 or args.size < 16:
         raise ConfigError("--n must be at least 2 and --size at least 16")
-    write = synth.write_unpaired if args.unpaired else synth.write_paired
+    write = (
+        synth.write_unpaired if args.unpaired else synth.write_hr if args.hr else synth.write_paired
+    )
     summary = write(
         Path(args.out),
         n=args.n,

@@ -50,7 +50,7 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--out", default="demo", help="folder for data, run and results")
-    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--n", type=int, default=300, help="synthetic images (10%% held out)")
     p.add_argument("--no-progress", action="store_true")

@@ -1,33 +1,77 @@
-"""`pixmorph export`: write a trained generator in a format other tools can run."""
+"""`pixmorph export`: write a trained generator in a format other tools read."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pixmorph.export_formats import EXPORTERS, SUFFIXES
-from pixmorph.infer import load_generator
+from pixmorph.checkpoint import save_atomic
+from pixmorph.export_formats import EXPORTERS
+from pixmorph.export_formats import SUFFIXES as EXPORT_SUFFIXES
+from pixmorph.infer import Translator, load_generator
+from pixmorph.reference_facts import describe
+from pixmorph.reference_weights import net_facts, reference_state_dict
+
+
+def export_reference_state_dict(translator: Translator, out: Path) -> str:
+    """The generator as a plain state dict in the reference pix2pix/CycleGAN layout."""
+    state = reference_state_dict(translator.generator.module)
+    if out.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_file(state, out)
+    else:
+        save_atomic(state, out)  # type: ignore[arg-type]
+    facts = net_facts(translator.generator.module)
+    return f"{len(state)} tensors of a generator with {describe(facts, 'flags')}"
+
+
+def _runnable(fmt: str) -> Callable[[Translator, Path], str]:
+    def write(translator: Translator, out: Path) -> str:
+        path = EXPORTERS[fmt](translator, out)
+        return f"translate with: pixmorph translate --checkpoint {path}"
+
+    return write
+
+
+# format name -> writer(translator, out path) returning a one-line summary
+FORMATS: dict[str, Callable[[Translator, Path], str]] = {
+    "reference-state-dict": export_reference_state_dict,
+    **{fmt: _runnable(fmt) for fmt in EXPORTERS},
+}
+SUFFIXES = {"reference-state-dict": ".pth", **EXPORT_SUFFIXES}
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "export",
-        help="export a trained generator (ONNX, TorchScript)",
+        help="write a trained generator for other tools (ONNX, TorchScript, reference layout)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--checkpoint", required=True, help="run folder or checkpoint file")
-    p.add_argument("--format", choices=sorted(EXPORTERS), default="onnx")
-    p.add_argument("--output", help="file to write (default: generator.<format> beside the run)")
+    p.add_argument("--format", choices=list(FORMATS), default="onnx", help="what to write")
+    p.add_argument(
+        "--out",
+        "--output",
+        dest="out",
+        help="file to write (default: generator.<format> beside the run)",
+    )
     p.add_argument("--direction", choices=["AtoB", "BtoA"], help="for models that go both ways")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     translator = load_generator(args.checkpoint, args.direction, "cpu", "fp32")
-    out = args.output or _default_output(args.checkpoint, args.format, args.direction)
-    path = EXPORTERS[args.format](translator, out)
-    print(f"wrote {path} ({args.format}); translate with: pixmorph translate --checkpoint {path}")
+    out = (
+        Path(args.out)
+        if args.out
+        else _default_output(args.checkpoint, args.format, args.direction)
+    )
+    summary = FORMATS[args.format](translator, out)
+    print(f"wrote {out} ({args.format}): {summary}")
     return 0
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,8 @@ import yaml
 
 from pixmorph.commands.console import TrainProgress
 from pixmorph.config import ConfigError, build_config, merge, parse_overrides, read_yaml, to_dict
+from pixmorph.methods.registry import get_method
+from pixmorph.reference_weights import init_settings
 from pixmorph.train import Trainer, TrainingInterrupted
 
 RECIPE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -25,16 +30,30 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("items", nargs="*", metavar="[RECIPE.yaml] [key=value ...]")
-    p.add_argument("--method", help="method to train (pix2pix, ...)")
+    p.add_argument("--method", help="method to train (pix2pix, srresnet, srgan, ...)")
     p.add_argument("--data", help="folder of images, or a root holding train/ (and test/ or val/)")
     p.add_argument("--direction", choices=["AtoB", "BtoA"], help="which half is the input")
     p.add_argument("--steps", type=int, help="total training steps (with --resume: a new total)")
     p.add_argument("--size", type=int, help="training crop size (load size scales with it)")
     p.add_argument("--batch-size", type=int, help="images per step")
+    p.add_argument("--scale", type=int, help="super-resolution factor (model.scale: 2, 3, 4)")
+    p.add_argument("--vgg-weights", help="VGG19 state dict for SRGAN's content loss")
     p.add_argument("--out", help="run folder")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    p.add_argument(
+        "--init-generator",
+        metavar="FILE",
+        help="start the generator from these weights (a pixmorph checkpoint or a "
+        "pix2pix/CycleGAN state dict); generator settings not given are read off the file",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="data-parallel processes on this machine (runs torchrun for you)",
+    )
     p.set_defaults(run=run)
 
 
@@ -58,12 +77,21 @@ def flag_tree(args: argparse.Namespace) -> dict[str, Any]:
     if data:
         tree["data"] = data
     train: dict[str, Any] = {}
+    if args.init_generator:
+        train["init_generator"] = args.init_generator
     if args.steps is not None:
         train["steps"] = args.steps
     if args.batch_size is not None:
         train["batch_size"] = args.batch_size
     if train:
         tree["train"] = train
+    model: dict[str, Any] = {}
+    if args.scale is not None:
+        model["scale"] = args.scale
+    if args.vgg_weights:
+        model["vgg_weights"] = args.vgg_weights
+    if model:
+        tree["model"] = model
     return tree
 
 
@@ -83,7 +111,54 @@ def split_items(items: list[str]) -> tuple[str | None, list[str]]:
     return recipe, overrides
 
 
+def without_nproc(argv: list[str]) -> list[str]:
+    """The command line minus the --nproc option, for the worker processes."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            out.append(item)
+    return out
+
+
+def launch(args: argparse.Namespace) -> int:
+    """Re-run this command under torchrun with --nproc processes."""
+    if args.nproc < 1:
+        raise ConfigError("--nproc must be at least 1")
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={args.nproc}",
+        "-m",
+        "pixmorph",
+        *without_nproc(args.argv),
+    ]
+    code = subprocess.call(cmd)
+    if code:
+        print(
+            f"pixmorph train: a worker process failed (exit {code}); see the messages above",
+            file=sys.stderr,
+        )
+    return code
+
+
+def init_settings_under(tree: dict[str, Any]) -> dict[str, Any]:
+    """The generator settings a train.init_generator file shows, for a method that has them."""
+    path = tree.get("train", {}).get("init_generator")
+    method_cls = get_method(tree.get("method", "pix2pix"))
+    if not path or "generator" not in {f.name for f in dataclasses.fields(method_cls.Config)}:
+        return {}
+    return init_settings(path)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.nproc != 1 and "WORLD_SIZE" not in os.environ:
+        return launch(args)
     recipe, override_items = split_items(args.items)
     user = merge(flag_tree(args), parse_overrides(override_items))
     if args.resume:
@@ -91,9 +166,12 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--resume continues a run with its saved config; do not give a recipe"
             )
+        if args.init_generator:
+            raise ConfigError("--init-generator starts a new run; --resume continues one")
         trainer = Trainer.resume(args.resume, user)
     else:
         tree = merge(read_yaml(recipe), user) if recipe else user
+        tree = merge(init_settings_under(tree), tree)
         if "out" not in tree:
             tree["out"] = str(Path("runs") / str(tree.get("method", "pix2pix")))
         trainer = Trainer(build_config(tree))
@@ -102,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         return 0
     start = int(trainer._resume_from["step"]) if trainer._resume_from else 0
-    progress = TrainProgress(start, cfg.train.steps, enabled=not args.no_progress)
+    main_rank = trainer.dist.is_main
+    progress = TrainProgress(start, cfg.train.steps, enabled=main_rank and not args.no_progress)
     trainer.progress = progress
     try:
         run_dir = trainer.fit()
@@ -114,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return 130
     progress.close()
+    if not main_rank:
+        return 0
     print(f"run folder: {run_dir}")
     print(f"checkpoint: {Path(run_dir) / 'checkpoints' / 'latest.pt'}")
     return 0

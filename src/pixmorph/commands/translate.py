@@ -8,7 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from pixmorph.commands.console import bar
-from pixmorph.data.images import IMAGE_EXTENSIONS, DataError, list_images, open_image
+from pixmorph.commands.reference_args import add_reference_flags
+from pixmorph.data.images import (
+    IMAGE_EXTENSIONS,
+    TIFF_SUFFIXES,
+    DataError,
+    list_images,
+    match_channels,
+    read_image,
+    save_image,
+    to_tensor,
+)
 from pixmorph.export_formats import onnx_engine
 from pixmorph.infer import load_generator, translate
 
@@ -21,7 +31,11 @@ def add_parser(sub: Any) -> None:
         help="translate images with a trained model",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--checkpoint", required=True, help="run folder or checkpoint file")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="run folder, checkpoint file, or a pix2pix/CycleGAN state dict (.pth, .safetensors)",
+    )
     p.add_argument("--input", required=True, help="an image file or a folder of images")
     p.add_argument("--output", required=True, help="folder for the translated images")
     p.add_argument("--direction", choices=["AtoB", "BtoA"], help="for models that go both ways")
@@ -32,6 +46,13 @@ def add_parser(sub: Any) -> None:
         default="pad",
         help="how inputs are brought to a size the generator takes (then back)",
     )
+    p.add_argument(
+        "--tile",
+        type=int,
+        help="translate inputs larger than this many px in overlapping tiles (bounded memory); "
+        "0: whole images; default: the model's own (super-resolution: 128)",
+    )
+    p.add_argument("--overlap", type=int, help="px shared by neighbouring tiles (default: model's)")
     p.add_argument("--device", default="auto")
     p.add_argument(
         "--precision",
@@ -46,6 +67,7 @@ def add_parser(sub: Any) -> None:
         help="onnx: export the generator and run it in onnxruntime (fp32)",
     )
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable files with a warning")
+    add_reference_flags(p)
     p.set_defaults(run=run)
 
 
@@ -64,6 +86,14 @@ def input_files(path: str) -> list[Path]:
     return [p]
 
 
+def output_path(out: Path, source: Path, channels: int) -> Path:
+    """The result's file: .npy and TIFF keep their format, others become PNG (.npy past 4 ch)."""
+    suffix = source.suffix.lower()
+    if suffix not in (".npy", *TIFF_SUFFIXES):
+        suffix = ".png" if channels <= 4 else ".npy"
+    return out / f"{source.stem}{suffix}"
+
+
 def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise DataError("--batch-size must be at least 1")
@@ -71,26 +101,38 @@ def run(args: argparse.Namespace) -> int:
         exported = load_generator(args.checkpoint, args.direction, "cpu", "fp32")
         translator = onnx_engine(exported, args.device)
     else:
-        translator = load_generator(args.checkpoint, args.direction, args.device, args.precision)
+        translator = load_generator(
+            args.checkpoint,
+            args.direction,
+            args.device,
+            args.precision,
+            arch=args.arch,
+            norm=args.norm,
+            dropout=args.dropout,
+            tile=args.tile,
+            overlap=args.overlap,
+        )
     files = input_files(args.input)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    images, names, skipped = [], [], 0
+    images, sources, skipped = [], [], []
     for f in files:
         try:
-            images.append(open_image(f, translator.in_channels))
-            names.append(f.stem)
+            pixels = read_image(f)
+            x = match_channels(to_tensor(pixels), translator.in_channels, str(f), "the model input")
+            images.append(x)
+            sources.append((f, pixels.dtype))  # results keep the input's bit depth
         except DataError as e:
             if not args.skip_bad:
                 raise DataError(f"{e} (use --skip-bad to skip such files)") from e
             log.warning("skipping %s", e)
-            skipped += 1
+            skipped.append(f)
     with bar(len(images), "translate") as progress:
         results = translate(translator, images, args.batch_size, args.fit, progress.update)
-    for name, img in zip(names, results, strict=True):
-        img.save(out / f"{name}.png")
+    for (f, dtype), y in zip(sources, results, strict=True):
+        save_image(y, output_path(out, f, y.shape[0]), dtype)
     print(
         f"translated {len(results)} image(s) into {out}"
-        + (f"; skipped {skipped}" if skipped else "")
+        + (f"; skipped {len(skipped)}" if skipped else "")
     )
     return 0

@@ -7,38 +7,48 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from torch.utils.data import Dataset
 
-from pixmorph.data.images import DataError, open_image
+from pixmorph.data.images import DataError, read_image
 
 log = logging.getLogger(__name__)
 
 
 class ImageFiles:
-    """An ordered list of image files, checked once, optionally cached in memory."""
+    """An ordered list of image files, checked once, optionally cached in memory.
+
+    `load` gives the decoded (H, W, C) array in the file's own sample type (8/16-bit, float),
+    so a cache holds no more than the files' pixels. `check` raises DataError for a bad file;
+    `keep` returning False leaves a good file out on purpose (listed in `left_out`; the error
+    when nothing is left calls them `left_out_as`).
+    """
 
     def __init__(
         self,
         files: list[Path],
-        channels: int,
-        check: Callable[[Path, Image.Image], None] | None = None,
+        *,
+        check: Callable[[Path, np.ndarray], None] | None = None,
+        keep: Callable[[np.ndarray], bool] | None = None,
+        left_out_as: str = "left out",
         verify: bool = True,
         skip_bad: bool = False,
         cache: bool = False,
     ) -> None:
-        self.channels = channels
-        self.cache: dict[int, Image.Image] | None = {} if cache else None
+        self.cache: dict[int, np.ndarray] | None = {} if cache else None
         good: list[Path] = []
         bad: list[str] = []
+        self.left_out: list[Path] = []
         for path in files:
             try:
-                if verify or check is not None or cache:
-                    img = open_image(path, channels)
+                if verify or check is not None or keep is not None or cache:
+                    pixels = read_image(path)
                     if check is not None:
-                        check(path, img)
+                        check(path, pixels)
+                    if keep is not None and not keep(pixels):
+                        self.left_out.append(path)
+                        continue
                     if self.cache is not None:
-                        self.cache[len(good)] = img
+                        self.cache[len(good)] = pixels
             except DataError as e:
                 if not skip_bad:
                     raise DataError(f"{e} (set data.skip_bad_files=true to skip such files)") from e
@@ -48,24 +58,28 @@ class ImageFiles:
         if bad:
             log.warning("skipped %d bad image file(s); first: %s", len(bad), bad[0])
         if not good:
-            raise DataError(f"none of the {len(files)} image files could be used")
+            raise DataError(
+                f"none of the {len(files)} image files could be used"
+                + (f"; {len(self.left_out)} were {left_out_as}" if self.left_out else "")
+            )
         self.files = good
         self.skipped = bad
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def load(self, i: int) -> Image.Image:
-        """The decoded image at position i."""
+    def load(self, i: int) -> np.ndarray:
+        """The decoded (H, W, C) pixels at position i."""
         if self.cache is not None and i in self.cache:
             return self.cache[i]
-        return open_image(self.files[i], self.channels)
+        return read_image(self.files[i])
 
 
 class KeyedDataset(Dataset):
     """A dataset indexed by sampler keys: key % len picks the item, the key seeds its randomness."""
 
     seed: int = 0
+    paired: bool = True  # False when "b" is not the target of "a" (nothing to evaluate against)
 
     def __len__(self) -> int:
         raise NotImplementedError

@@ -1,7 +1,15 @@
-"""Reading, converting and writing image files, with errors that name the file."""
+"""Reading, converting and writing image files, with errors that name the file.
+
+Files decode to NumPy arrays (H, W, C) in their own sample type, so the bit depth is known:
+uint8 (0..255), uint16 (0..65535) or float32 (0..1). `to_tensor` maps that full range to the
+model's [-1, 1]; `save_image` maps back to a chosen sample type. Formats: anything Pillow reads
+(8-bit, 16-bit grey), 16-bit colour PNG (png16.py), TIFF with any number of pages or samples
+(tiff.py) and NumPy `.npy` arrays (H, W) or (H, W, C) for any channel count.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +17,15 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+from pixmorph.data import png16, tiff
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".npy")
+TIFF_SUFFIXES = (".tif", ".tiff")
+PEAK = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.float32): 1.0}
+FLOAT_SLACK = 1e-3  # float images may stray this far outside 0..1 (rounding), then are clipped
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, Pillow's RGB -> L weights
 
 
 class DataError(ValueError):
@@ -34,9 +50,208 @@ def list_images(folder: str | Path) -> list[Path]:
     return files
 
 
-def open_image(path: str | Path, channels: int = 3) -> Image.Image:
-    """Decode an image fully and convert it to `channels` (1: L, 3: RGB, 4: RGBA)."""
+# --- decoding to arrays ----------------------------------------------------------------------
+def pil_to_array(img: Image.Image) -> np.ndarray:
+    """A decoded Pillow image as (H, W, C) uint8, uint16 or float32 (palette expanded)."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(img).astype(np.uint16)[:, :, None]
+    if mode == "I":  # 32-bit integers: accepted when they fit 16 bits (older 16-bit PNG reads)
+        arr = np.asarray(img)
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise ValueError(f"32-bit integer pixels span {arr.min()}..{arr.max()}, not 0..65535")
+        return arr.astype(np.uint16)[:, :, None]
+    if mode == "F":
+        return _check_float(np.asarray(img, dtype=np.float32))[:, :, None]
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif mode == "PA":
+        img = img.convert("RGBA")
+    elif mode == "1":
+        img = img.convert("L")
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        img = img.convert("RGBA" if "A" in mode or mode.endswith("a") else "RGB")
+    arr = np.asarray(img)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def _check_float(arr: np.ndarray) -> np.ndarray:
+    """Floating-point pixels must be intensities in 0..1 (NaN and far-out values are refused)."""
+    arr = arr.astype(np.float32, copy=False)
+    if arr.size:
+        lo, hi = float(np.min(arr)), float(np.max(arr))
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -FLOAT_SLACK or hi > 1 + FLOAT_SLACK:
+            raise ValueError(
+                f"floating-point pixels span {lo:g}..{hi:g}; pixmorph reads float images as "
+                "intensities in 0..1, so rescale the data to 0..1 first"
+            )
+    return np.clip(arr, 0.0, 1.0)
+
+
+def array_pixels(arr: np.ndarray) -> np.ndarray:
+    """An array from a .npy or TIFF file as (H, W, C) uint8, uint16 or float32."""
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or 0 in arr.shape:
+        raise ValueError(
+            f"array of shape {arr.shape} is not an image; expected (H, W) or (H, W, C)"
+        )
+    if arr.dtype in (np.uint8, np.uint16):
+        return arr
+    if arr.dtype.kind == "f":
+        return _check_float(arr)
+    raise ValueError(
+        f"sample type {arr.dtype} is not supported; store uint8 (0..255), uint16 (0..65535) "
+        "or floats in 0..1"
+    )
+
+
+def _decode(p: Path) -> np.ndarray:
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        try:
+            arr = np.load(p, allow_pickle=False)  # never unpickle: a data file must not run code
+        except ValueError as e:
+            if "pickle" in str(e):
+                raise ValueError("holds Python objects; save a plain numeric array") from e
+            raise
+        return array_pixels(arr)
+    if suffix in TIFF_SUFFIXES:
+        return array_pixels(tiff.read_tiff(p))
+    if suffix == ".png":
+        head = png16.header(p)
+        if head is not None and head[0] == 16 and head[1] != 0:  # Pillow would drop to 8 bits
+            return png16.read_png(p)
+    with Image.open(p) as img:
+        img.load()
+        return pil_to_array(img)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image file fully to (H, W, C) in its own sample type; DataError names the file."""
     p = Path(path)
+    try:
+        return _decode(p)
+    except FileNotFoundError as e:
+        raise DataError(f"image {p} does not exist") from e
+    except UnidentifiedImageError as e:
+        raise DataError(f"{p} is not a readable image") from e
+    except (ValueError, EOFError) as e:  # codec errors, bad arrays, pickled .npy files
+        raise DataError(f"{p}: {e}") from e
+    except OSError as e:  # truncated or corrupt data
+        raise DataError(f"{p} could not be decoded ({e}); the file is truncated or corrupt") from e
+
+
+def is_greyscale(pixels: np.ndarray, tolerance: float = 3 / 255) -> bool:
+    """True for 1-2 channel images, and for colour ones whose channels agree almost everywhere."""
+    c = pixels.shape[2]
+    if c in (1, 2):
+        return True
+    if c not in (3, 4):
+        return False
+    rgb = pixels[:, :, :3].astype(np.float32) / PEAK[pixels.dtype]
+    spread = rgb.max(axis=2) - rgb.min(axis=2)
+    # a quantile, not the max: a few stray compression artefacts do not make an image colour
+    return float(np.quantile(spread, 0.99)) <= tolerance
+
+
+# --- arrays <-> tensors ----------------------------------------------------------------------
+def to_tensor(img: Image.Image | np.ndarray) -> Tensor:
+    """A Pillow image or (H, W[, C]) array -> float tensor (C, H, W), full range -> [-1, 1]."""
+    arr = pil_to_array(img) if isinstance(img, Image.Image) else img
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    peak = PEAK.get(arr.dtype)
+    if peak is None:
+        raise DataError(f"cannot use pixels of type {arr.dtype} (uint8, uint16 or float32)")
+    # planar float32 in one copy; the later ops then run on contiguous memory
+    t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1), dtype=np.float32))
+    return t.mul_(2.0 / peak).sub_(1.0)
+
+
+def from_tensor(t: Tensor, dtype: np.dtype | type = np.uint8) -> np.ndarray:
+    """Tensor (C, H, W) in [-1, 1] -> (H, W, C) array of `dtype` spanning its full range."""
+    dt = np.dtype(dtype)
+    if dt not in PEAK:
+        raise DataError(f"cannot write pixels of type {dt} (uint8, uint16 or float32)")
+    x = (t.detach().float().cpu().clamp(-1, 1) + 1.0) * (PEAK[dt] / 2.0)
+    arr = x.permute(1, 2, 0).numpy()
+    return arr.astype(np.float32) if dt == np.float32 else np.round(arr).astype(dt)
+
+
+def match_channels(x: Tensor, channels: int, name: str, option: str = "data.in_channels") -> Tensor:
+    """Bring (C, H, W) to `channels`: grey/grey+alpha/RGB/RGBA convert as Pillow would, N stays N."""
+    c = x.shape[0]
+    if c == channels:
+        return x
+    if not (1 <= c <= 4 and 1 <= channels <= 4):
+        raise DataError(
+            f"{name} has {c} channels but {option} is {channels}; set {option} to the "
+            "files' channel count (only grey, grey+alpha, RGB and RGBA convert into each other)"
+        )
+    if c >= 3:
+        w = torch.tensor(LUMA, dtype=x.dtype).view(3, 1, 1)
+        grey = (x[:3] * w).sum(0, keepdim=True)
+        rgb = x[:3]
+    else:
+        grey = x[:1]
+        rgb = grey.expand(3, -1, -1)
+    alpha = x[-1:] if c in (2, 4) else torch.ones_like(grey)
+    out = {1: grey, 2: torch.cat([grey, alpha]), 3: rgb, 4: torch.cat([rgb, alpha])}[channels]
+    return out.contiguous()
+
+
+def check_channels(path: Path, c: int, channels: int, option: str) -> None:
+    """Fail early, at dataset start, when a file cannot give the channels a model needs."""
+    if c != channels and not (1 <= c <= 4 and 1 <= channels <= 4):
+        raise DataError(
+            f"{path} has {c} channels but {option} is {channels}; set {option} to the "
+            "files' channel count (only grey, grey+alpha, RGB and RGBA convert into each other)"
+        )
+
+
+# --- writing ----------------------------------------------------------------------------------
+def save_image(t: Tensor, path: str | Path, dtype: np.dtype | type = np.uint8) -> None:
+    """Write (C, H, W) in [-1, 1]: .png (8/16-bit, 1-4 ch), .tif (any), .npy (any), others 8-bit."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    pixels = from_tensor(t, dtype)
+    c = pixels.shape[2]
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        np.save(p, pixels)
+    elif suffix in TIFF_SUFFIXES:
+        try:
+            tiff.write_tiff(p, pixels)
+        except tiff.TIFFError as e:
+            raise DataError(f"{p}: {e}") from e
+    elif suffix == ".png" and pixels.dtype == np.uint16 and 1 <= c <= 4:
+        png16.write_png(p, pixels)
+    elif pixels.dtype == np.uint8 and 1 <= c <= 4:
+        modes = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+        Image.fromarray(pixels[:, :, 0] if c == 1 else pixels, modes[c]).save(p)
+    else:
+        raise DataError(
+            f"{p}: cannot write {c} channels of {pixels.dtype} as {suffix or 'no suffix'}; "
+            "use .npy or .tif for other channel counts and bit depths"
+        )
+
+
+def preview(t: Tensor) -> Tensor:
+    """A viewable version of (C, H, W): 1, 3, 4 channels as they are, 2 padded, >4 the first 3."""
+    c = t.shape[0]
+    if c == 2:
+        return torch.cat([t, torch.full_like(t[:1], -1.0)])
+    return t[:3] if c > 4 else t
+
+
+# --- 8-bit Pillow helpers (display, demo, tools) -------------------------------------------------
+def open_image(path: str | Path, channels: int = 3) -> Image.Image:
+    """Decode an image fully as an 8-bit Pillow image of `channels` (1: L, 3: RGB, 4: RGBA)."""
+    p = Path(path)
+    if p.suffix.lower() == ".npy" or p.suffix.lower() in TIFF_SUFFIXES:
+        x = match_channels(to_tensor(read_image(p)), channels, str(p), "channels")
+        return to_pil(x)
     try:
         with Image.open(p) as img:
             img.load()
@@ -51,44 +266,23 @@ def open_image(path: str | Path, channels: int = 3) -> Image.Image:
 
 def convert_mode(img: Image.Image, channels: int) -> Image.Image:
     """Convert greyscale, palette, RGBA and 16-bit images to the channel count a model expects."""
+    if channels not in (1, 3, 4):
+        raise DataError(f"cannot convert images to {channels} channels (1, 3 or 4 are supported)")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # the full 16-bit or float range maps to 0..255 (never a guessed peak)
+        return to_pil(match_channels(to_tensor(img), channels, "image", "channels"))
     if channels == 1:
         return img if img.mode == "L" else img.convert("RGB").convert("L")
-    if channels == 3:
-        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-            # 16-bit greyscale: scale to 8 bits before colour conversion
-            arr = np.asarray(img, dtype=np.float64)
-            peak = 65535.0 if arr.max() > 255 else 255.0
-            img = Image.fromarray((arr / peak * 255).round().astype(np.uint8), "L")
-        return img if img.mode == "RGB" else img.convert("RGB")
-    if channels == 4:
-        return img if img.mode == "RGBA" else img.convert("RGBA")
-    raise DataError(f"cannot convert images to {channels} channels (1, 3 or 4 are supported)")
-
-
-def to_tensor(img: Image.Image) -> Tensor:
-    """PIL image -> float tensor (C, H, W) in [-1, 1]."""
-    arr = np.asarray(img, dtype=np.float32)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    t = torch.from_numpy(arr.copy()).permute(2, 0, 1)
-    return t / 127.5 - 1.0
+    want = {3: "RGB", 4: "RGBA"}[channels]
+    return img if img.mode == want else img.convert(want)
 
 
 def to_pil(t: Tensor) -> Image.Image:
-    """Tensor (C, H, W) in [-1, 1] -> 8-bit PIL image (1 channel: L, 3: RGB, 4: RGBA)."""
-    t = t.detach().float().cpu().clamp(-1, 1)
-    arr = ((t + 1.0) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    if arr.shape[2] == 1:
+    """Tensor (C, H, W) in [-1, 1] -> 8-bit Pillow image (1: L, 2: LA, 3: RGB, 4: RGBA)."""
+    arr = from_tensor(t, np.uint8)
+    c = arr.shape[2]
+    if c == 1:
         return Image.fromarray(arr[:, :, 0], "L")
-    if arr.shape[2] == 3:
-        return Image.fromarray(arr, "RGB")
-    if arr.shape[2] == 4:
-        return Image.fromarray(arr, "RGBA")
-    raise DataError(f"cannot write a {arr.shape[2]}-channel tensor as an image file")
-
-
-def save_image(t: Tensor, path: str | Path) -> None:
-    """Write a (C, H, W) tensor in [-1, 1] as an image file (format from the suffix)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    to_pil(t).save(p)
+    if c in (2, 3, 4):
+        return Image.fromarray(arr, {2: "LA", 3: "RGB", 4: "RGBA"}[c])
+    raise DataError(f"cannot write a {c}-channel tensor as an image file")

@@ -6,6 +6,7 @@ bookkeeping below; it never asks which method it is running.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -32,6 +33,18 @@ class Generator:
     out_channels: int
     size_multiple: int  # input height and width must be multiples of this
     scale: int = 1  # output size / input size
+    # inference splits inputs larger than `tile` px into overlapping tiles (bounded memory);
+    # 0: always the whole image. Callers may override both.
+    tile: int = 0
+    tile_overlap: int = 0
+
+
+@dataclass
+class Baseline:
+    """A reference prediction made without the model, scored with the same metrics."""
+
+    name: str  # e.g. "bicubic"; names the report's baseline figures and images
+    predict: Callable[[Tensor, tuple[int, int]], Tensor]  # (inputs, target (H, W)) -> (B, C, H, W)
 
 
 def linear_decay(total_steps: int, decay_start: float):
@@ -70,6 +83,9 @@ class Method(nn.Module):
         self.optimizers: dict[str, Optimizer] = {}
         self.schedulers: dict[str, LambdaLR] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
+        # data-parallel wrappers by id of the wrapped network; a plain dict, so state_dict keys
+        # never gain a "module." prefix
+        self._parallel: dict[int, nn.Module] = {}
 
     # --- configuration hooks -------------------------------------------------------------
     @classmethod
@@ -86,6 +102,16 @@ class Method(nn.Module):
     def make_dataset(cls, cfg: Config, train: bool, root: str | None = None) -> Dataset:
         """The dataset this method trains on (train=True) or is evaluated on (train=False)."""
         raise NotImplementedError
+
+    @classmethod
+    def eval_metrics(cls, cfg: Config, fake: Tensor, real: Tensor) -> dict[str, Tensor]:
+        """Figures of this method that evaluation adds to L1/PSNR/SSIM: name -> (B,) per image."""
+        return {}
+
+    @classmethod
+    def eval_baseline(cls, cfg: Config) -> Baseline | None:
+        """A model-free prediction evaluation scores alongside the model (e.g. bicubic), if any."""
+        return None
 
     # --- training ------------------------------------------------------------------------
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:
@@ -113,6 +139,31 @@ class Method(nn.Module):
             gen.train(was_training)
 
     # --- shared machinery ----------------------------------------------------------------
+    def distribute(self, device_ids: list[int] | None = None) -> None:
+        """Wrap every trained network in DistributedDataParallel (call once, after loading)."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        trained = {
+            id(p) for o in self.optimizers.values() for g in o.param_groups for p in g["params"]
+        }
+        for _, net in self.named_children():
+            params = list(net.parameters())
+            if params and all(id(p) in trained for p in params):
+                self._parallel[id(net)] = DistributedDataParallel(net, device_ids=device_ids)
+
+    def undistribute(self) -> None:
+        """Drop the data-parallel wrappers (before the process group goes away)."""
+        self._parallel.clear()
+
+    def parallel(self, net: nn.Module) -> nn.Module:
+        """The network to call in train_step: its data-parallel wrapper when there is one.
+
+        Gradients are averaged across processes during backward through the wrapper. Call the
+        bare network instead where no gradient for its own weights is wanted (a frozen D while G
+        is updated), so no needless all-reduce happens.
+        """
+        return self._parallel.get(id(net), net)
+
     def autocast(self):
         """The mixed-precision context of this run."""
         return autocast(self.device, self.precision)
@@ -176,6 +227,14 @@ class Method(nn.Module):
             if state.get("scalers", {}).get(k):
                 s.load_state_dict(state["scalers"][k])
         self.load_extra_state(state.get("extra", {}))
+
+    def init_generator(self, path: str) -> None:
+        """Start the default generator from a pixmorph checkpoint or a reference state dict."""
+        # every key and shape must fit; a mismatch names the settings the file points to
+        from pixmorph.reference_weights import generator_weights  # late: it builds methods
+
+        module = self.inference_generator().module
+        module.load_state_dict(generator_weights(path, module))
 
     def load_weights(self, weights: dict[str, Tensor], source: str = "checkpoint") -> None:
         """Load the networks this instance has (an inference build lacks discriminators)."""

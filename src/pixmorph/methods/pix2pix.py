@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 from torch.utils.data import Dataset
 
 from pixmorph.config import Config, ConfigError
@@ -67,6 +68,8 @@ class Pix2Pix(Method):
         m.generator.arch = fit_generator(m.generator.arch, cfg.data.crop_size)
         if m.lambda_l1 < 0:
             raise ConfigError("model.lambda_l1 must be >= 0")
+        if min(cfg.data.in_channels, cfg.data.out_channels) < 1:
+            raise ConfigError("data.in_channels and data.out_channels must be at least 1")
         return cfg
 
     @classmethod
@@ -77,37 +80,47 @@ class Pix2Pix(Method):
         super().__init__(cfg, device, training)
         m: Pix2PixConfig = cfg.model
         self.m = m
-        in_ch, out_ch = cfg.data.in_channels, cfg.data.out_channels
+        in_ch, out_ch = self.net_channels()
         self.g = build_generator(m.generator, in_ch, out_ch).to(device)
         if training:
             self.d = build_discriminator(m.discriminator, in_ch + out_ch).to(device)
             self.add_optimizer("g", self.g.parameters())
             self.add_optimizer("d", self.d.parameters())
 
-    def train_step(self, batch: Batch, step: int) -> dict[str, float]:
+    def net_channels(self) -> tuple[int, int]:
+        """Channels of G's input and output (variants such as colorization change them)."""
+        return self.cfg.data.in_channels, self.cfg.data.out_channels
+
+    def real_pair(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """The (input, target) G learns from, on the device, as the nets see them."""
         real_a = batch["a"].to(self.device, non_blocking=True)  # (B, in, H, W)
         real_b = batch["b"].to(self.device, non_blocking=True)  # (B, out, H, W)
+        return real_a, real_b
+
+    def train_step(self, batch: Batch, step: int) -> dict[str, float]:
+        real_a, real_b = self.real_pair(batch)
         mode = self.m.gan_mode
+        g, d = self.parallel(self.g), self.parallel(self.d)
 
         with self.autocast():
-            fake_b = self.g(real_a)
+            fake_b = g(real_a)
 
         # D: real pairs up, fake pairs down; halved so D learns slower than G
         set_requires_grad(self.d, True)
         with self.autocast():
             fake_ab = torch.cat([real_a, fake_b.detach()], 1)
             real_ab = torch.cat([real_a, real_b], 1)
-            loss_d_fake = d_loss(mode, self.d(fake_ab), real=False)
-            loss_d_real = d_loss(mode, self.d(real_ab), real=True)
+            loss_d_fake = d_loss(mode, d(fake_ab), real=False)
+            loss_d_real = d_loss(mode, d(real_ab), real=True)
         loss_d = 0.5 * (loss_d_fake + loss_d_real)
         losses = {"d_real": loss_d_real.item(), "d_fake": loss_d_fake.item()}
         if mode == "wgangp":
-            gp = gradient_penalty(self.d, real_ab, fake_ab)
+            gp = gradient_penalty(self.d, real_ab, fake_ab)  # bare D: double backward
             loss_d = loss_d + self.m.lambda_gp * gp
             losses["d_gp"] = gp.item()
         self.optimize("d", loss_d)
 
-        # G: fool D and stay close to the target
+        # G: fool D and stay close to the target (the bare D: its weights get no update here)
         set_requires_grad(self.d, False)
         with self.autocast():
             loss_g_gan = g_loss(mode, self.d(torch.cat([real_a, fake_b], 1)))

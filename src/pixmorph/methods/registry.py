@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from pixmorph.config import ConfigError
 from pixmorph.methods.base import Method
+from pixmorph.methods.colorization import Colorization
+from pixmorph.methods.cyclegan import CycleGAN
 from pixmorph.methods.pix2pix import Pix2Pix
+from pixmorph.methods.srgan import SRGANMethod
+from pixmorph.methods.srresnet import SRResNetMethod
 
 METHODS: dict[str, type[Method]] = {
     "pix2pix": Pix2Pix,
+    "cyclegan": CycleGAN,
+    "colorization": Colorization,
+    "srresnet": SRResNetMethod,
+    "srgan": SRGANMethod,
 }
 
 

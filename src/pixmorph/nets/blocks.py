@@ -6,14 +6,18 @@ from typing import Literal
 
 from torch import nn
 
-Norm = Literal["batch", "instance", "none"]
-NORMS: tuple[str, ...] = ("batch", "instance", "none")
+from pixmorph.nets.syncnorm import CrossRankBatchNorm2d
+
+Norm = Literal["batch", "syncbatch", "instance", "none"]
+NORMS: tuple[str, ...] = ("batch", "syncbatch", "instance", "none")
 
 
 def norm_layer(norm: str, channels: int) -> nn.Module:
     """A normalisation layer by name: batch (affine, running stats), instance (plain), none."""
     if norm == "batch":
         return nn.BatchNorm2d(channels)
+    if norm == "syncbatch":  # plain batch norm until a data-parallel job shares its statistics
+        return CrossRankBatchNorm2d(channels)
     if norm == "instance":
         # affine=False and no running statistics: the published pix2pix/CycleGAN setting
         return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
@@ -24,7 +28,7 @@ def norm_layer(norm: str, channels: int) -> nn.Module:
 
 def conv_bias(norm: str) -> bool:
     """Whether a conv followed by this norm needs its own bias (batch norm brings one)."""
-    return norm != "batch"
+    return norm not in ("batch", "syncbatch")
 
 
 def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:

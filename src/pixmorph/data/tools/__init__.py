@@ -1,0 +1,1 @@
+"""Dataset tools: build, convert and check the folder layouts pixmorph trains on."""

@@ -1,0 +1,73 @@
+"""Evaluation during training: paired metrics on the held-out split, and the best step so far."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from pixmorph.config import Config
+from pixmorph.evaluate import evaluate_method, require_paired
+from pixmorph.methods.base import Method
+
+log = logging.getLogger(__name__)
+
+# True: larger is better.
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False}
+
+
+class HeldOutEval:
+    """Scores a method on its evaluation dataset; records are named eval_<metric>."""
+
+    def __init__(self, dataset: Dataset, batch_size: int) -> None:
+        self.dataset, self.batch_size = dataset, batch_size
+
+    @classmethod
+    def build(cls, method_cls: type[Method], cfg: Config) -> HeldOutEval:
+        """The method's held-out dataset (make_dataset(train=False)); its errors stop the run."""
+        dataset = method_cls.make_dataset(cfg, train=False)
+        require_paired(dataset)  # at the start, not at the first evaluation
+        log.info("evaluating every %d steps on %d images", cfg.train.eval_every, len(dataset))
+        return cls(dataset, max(4, cfg.train.batch_size))  # no gradients: batches can be larger
+
+    def __call__(self, method: Method) -> dict[str, float]:
+        # fork_rng: evaluation must not change the random stream training continues with
+        with torch.random.fork_rng(devices=[]):
+            scores = evaluate_method(method.translate, self.dataset, self.batch_size)
+        return {f"eval_{k}": v for k, v in scores.items()}
+
+
+class BestTracker:
+    """The best value of one eval metric so far and its step; saved in every checkpoint."""
+
+    def __init__(self, metric: str) -> None:
+        self.metric = metric
+        self.value: float | None = None
+        self.step: int | None = None
+
+    def update(self, step: int, record: dict[str, float]) -> bool:
+        """Take a new eval record; True when it is the best so far (and best.pt is due)."""
+        if self.metric == "none":
+            return False
+        value = record[f"eval_{self.metric}"]
+        if not math.isfinite(value):
+            return False
+        better = (
+            self.value is None
+            or (HIGHER_IS_BETTER[self.metric] and value > self.value)
+            or (not HIGHER_IS_BETTER[self.metric] and value < self.value)
+        )
+        if better:
+            self.value, self.step = value, step
+        return better
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "value": self.value, "step": self.step}
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        """Restore the best so far; a different metric than before starts afresh."""
+        if state and state.get("metric") == self.metric:
+            self.value, self.step = state.get("value"), state.get("step")
