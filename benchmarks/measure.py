@@ -26,6 +26,10 @@ class Timing:
         return statistics.median(self.wall)
 
     @property
+    def best(self) -> float:
+        return min(self.wall)
+
+    @property
     def cpu_median(self) -> float:
         return statistics.median(self.cpu)
 

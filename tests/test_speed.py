@@ -153,6 +153,15 @@ def test_fp16_on_a_cpu_is_a_clear_error(paired_root, tmp_path):
     )
 
 
+def test_a_run_trained_in_fp16_on_cuda_translates_on_a_cpu(trained_run, tmp_path):
+    from pixmorph.checkpoint import load_file, save_atomic
+
+    ckpt = load_file(trained_run / "checkpoints" / "latest.pt")
+    ckpt["config"]["train"]["precision"] = "fp16"  # as a CUDA run would have saved it
+    save_atomic(ckpt, tmp_path / "fp16.pt")
+    assert load_generator(tmp_path / "fp16.pt").precision == "fp32"
+
+
 def test_resolve_speed_auto(monkeypatch):
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
     plan = resolve_speed(TrainConfig(), CPU, 256)
@@ -180,23 +189,39 @@ def test_optimizer_follows_the_setting_and_survives_resume_with_another(paired_r
 # --- torch.compile fallback ---------------------------------------------------------------
 
 
-def test_compile_failure_falls_back_to_eager_with_a_warning(caplog):
+def _fails_forward(graph, inputs):
+    raise RuntimeError("no C++ compiler found")
+
+
+def _fails_backward():
+    from torch._dynamo.backends.common import aot_autograd
+
+    def broken(graph, inputs):
+        raise RuntimeError("no C++ compiler found")
+
+    return aot_autograd(fw_compiler=lambda graph, inputs: graph, bw_compiler=broken)
+
+
+@pytest.mark.parametrize("where", ["forward", "backward"])
+def test_compile_failure_falls_back_to_eager_with_a_warning(caplog, where):
     net = ResNetGenerator(3, 3, ngf=8, n_blocks=1)
     x = torch.randn(1, 3, 16, 16)
     expected = net(x)
+    expected.sum().backward()
+    grads = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
     keys = list(net.state_dict())
 
-    def broken_backend(graph, inputs):
-        raise RuntimeError("no C++ compiler found")
-
-    compile_with_fallback(net, backend=broken_backend)
+    compile_with_fallback(net, backend=_fails_forward if where == "forward" else _fails_backward())
     assert is_compiled(net) and list(net.state_dict()) == keys
     with caplog.at_level(logging.WARNING, logger="pixmorph.accel"):
-        out = net(x)
+        out = net(x)  # a backward that cannot compile fails here too, not in backward()
     torch.testing.assert_close(out, expected)
     assert "torch.compile failed" in caplog.text and "no C++ compiler" in caplog.text
     assert not is_compiled(net)  # eager for good: no second attempt, no second warning
     out.sum().backward()
+    for p, g in zip(net.parameters(), grads, strict=True):
+        torch.testing.assert_close(p.grad, g)
 
 
 def test_compile_unavailable_leaves_the_network_eager(monkeypatch, caplog):

@@ -221,11 +221,15 @@ def load_exported(
     return load_torchscript(p, direction, device)
 
 
-def onnx_engine(translator: Translator) -> Translator:
-    """The same translator running in onnxruntime (through a temporary ONNX file)."""
+def onnx_engine(translator: Translator, device: str | torch.device | None = None) -> Translator:
+    """The same translator running in onnxruntime (through a temporary ONNX file).
+
+    `device` picks onnxruntime's provider (CUDA when given a CUDA device and installed with
+    it); None keeps the translator's device.
+    """
     if isinstance(translator.generator.module, OnnxModule):
         return translator
     with tempfile.TemporaryDirectory(prefix="pixmorph-onnx-") as folder:
         path = export_onnx(translator, Path(folder) / f"generator{ONNX_SUFFIX}")
         # the session holds the whole model once built, so the file can go
-        return load_onnx(path, translator.direction, translator.device)
+        return load_onnx(path, translator.direction, device or translator.device)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from pixmorph.accel import prepare_for_inference
+from pixmorph.accel import inference_channels_last, prepare_for_inference
 from pixmorph.config import Config, ConfigError, config_from_dict
 from pixmorph.data.images import convert_mode, to_pil, to_tensor
 from pixmorph.device import autocast, pick_device, resolve_precision
@@ -115,8 +115,8 @@ def load_generator(
     such files only, and are read off the file where not given. `tile`/`overlap` (input px)
     bound memory on large images; None keeps the model's default. `precision` auto: bf16 where
     the device runs it natively (fp16 on older GPUs), else fp32; bf16/fp16 weights are cast
-    once. channels_last None: with bf16/fp16 only. An exported .onnx or .torchscript file loads
-    as well (it runs as exported, in fp32).
+    once. channels_last None: where it pays (see accel.inference_channels_last). An exported
+    .onnx or .torchscript file loads as well (it runs as exported, in fp32).
     """
     from pixmorph.export_formats import is_exported, load_exported  # late: it imports this
 
@@ -132,7 +132,11 @@ def load_generator(
     gen = method.inference_generator(direction)
     gen.module.eval()
     precision = resolve_precision(precision, dev)
-    cl = precision != "fp32" if channels_last is None else channels_last
+    cl = (
+        inference_channels_last(gen.module, precision, dev)
+        if channels_last is None
+        else channels_last
+    )
     prepare_for_inference(gen.module, precision, cl)
     translator = Translator(
         gen, cfg, direction, dev, precision, int(ckpt.get("step", 0)), tile, overlap

@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise DataError("--batch-size must be at least 1")
     if args.engine == "onnx":
-        translator = onnx_engine(load_generator(args.checkpoint, args.direction, "cpu", "fp32"))
+        exported = load_generator(args.checkpoint, args.direction, "cpu", "fp32")
+        translator = onnx_engine(exported, args.device)
     else:
         translator = load_generator(
             args.checkpoint,

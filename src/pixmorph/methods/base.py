@@ -16,7 +16,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import Dataset
 
-from pixmorph.accel import adam_options, resolve_speed, set_adam_impl
+from pixmorph.accel import SpeedPlan, adam_options, resolve_speed, set_adam_impl
 from pixmorph.config import Config
 from pixmorph.device import autocast
 
@@ -75,7 +75,10 @@ class Method(nn.Module):
         self.cfg = cfg
         self.device = device
         self.training_mode = training
-        self.speed = resolve_speed(cfg.train, device, cfg.data.crop_size)
+        # an inference build ignores how the run trained (an fp16 CUDA run loads on a CPU too)
+        self.speed = (
+            resolve_speed(cfg.train, device, cfg.data.crop_size) if training else SpeedPlan()
+        )
         self.precision = self.speed.precision
         self.optimizers: dict[str, Optimizer] = {}
         self.schedulers: dict[str, LambdaLR] = {}
