@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -38,23 +41,6 @@ def sync(device: torch.device) -> None:
     """Wait for queued GPU work, so a timing covers it."""
     if device.type == "cuda":
         torch.cuda.synchronize()
-
-
-def interleaved(
-    calls: dict[str, Callable[[int], object]], repeats: int, warmup: int, device: torch.device
-) -> dict[str, Timing]:
-    """Time every call `repeats` times, round-robin, so machine drift hits all alike."""
-    out = {name: Timing() for name in calls}
-    for i in range(warmup + repeats):
-        for name, fn in calls.items():
-            sync(device)
-            c0, t0 = time.process_time(), time.perf_counter()
-            fn(i)
-            sync(device)
-            if i >= warmup:
-                out[name].wall.append(time.perf_counter() - t0)
-                out[name].cpu.append(time.process_time() - c0)
-    return out
 
 
 def count_flops(fn: Callable[[], object]) -> int:
@@ -132,3 +118,65 @@ def step_peak_bytes(fn: Callable[[], object], device: torch.device) -> int:
 def tensor_bytes(tensors) -> int:
     """Bytes held by an iterable of tensors (None entries skipped)."""
     return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
+
+
+# --- one process per setting -------------------------------------------------------------
+# Some settings are process-wide (the allocator, thread pools), so each setting being compared
+# runs in a worker process of its own, started the way a user would start it. The parent
+# steps the workers round-robin, one call at a time, so only one of them runs at any moment
+# and drift of the machine hits all alike, as in `interleaved`.
+
+
+def serve(call: Callable[[int], object], info: dict, finish: Callable[[], dict]) -> None:
+    """Worker side: announce `info`, then time `call` on each request; `finish` adds results."""
+    device = torch.device("cpu")
+    print(json.dumps({"ready": info}), flush=True)
+    for i, line in enumerate(sys.stdin):
+        if line.strip() != "step":
+            break
+        c0, t0 = time.process_time(), time.perf_counter()
+        call(i)
+        sync(device)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(json.dumps({"wall": wall, "cpu": cpu}), flush=True)
+    print(json.dumps({"done": finish()}), flush=True)
+
+
+def interleaved_workers(
+    commands: dict[str, list[str]], repeats: int, warmup: int
+) -> tuple[dict[str, Timing], dict[str, dict], dict[str, dict]]:
+    """Start one worker per command, time them round-robin; returns timings, infos, results."""
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for name, argv in commands.items()
+    }
+    infos = {name: _reply(p, name)["ready"] for name, p in procs.items()}
+    out = {name: Timing() for name in procs}
+    for i in range(warmup + repeats):
+        for name, p in procs.items():
+            p.stdin.write("step\n")
+            p.stdin.flush()
+            r = _reply(p, name)
+            if i >= warmup:
+                out[name].wall.append(r["wall"])
+                out[name].cpu.append(r["cpu"])
+    results = {}
+    for name, p in procs.items():
+        p.stdin.write("done\n")
+        p.stdin.flush()
+        results[name] = _reply(p, name)["done"]
+        p.wait()
+    return out, infos, results
+
+
+def _reply(p: subprocess.Popen, name: str) -> dict:
+    """The next JSON line a worker prints (other output of its passes through)."""
+    while True:
+        line = p.stdout.readline()
+        if not line:
+            raise RuntimeError(f"benchmark worker {name} stopped (exit code {p.wait()})")
+        if line.startswith("{"):
+            return json.loads(line)
+        print(line, end="")

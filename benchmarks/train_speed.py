@@ -4,12 +4,16 @@ python benchmarks/train_speed.py --compare               # baseline vs fastest, 
 python benchmarks/train_speed.py --compare --compile     # fastest also uses torch.compile
 python benchmarks/train_speed.py --cases pix2pix_128 --settings baseline,fp32_fused,bf16,fastest
 
-Every setting of a case is built in this one process and timed round-robin (one step each in
-turn), so drift of a shared machine hits all settings alike; compare ratios, not seconds.
+Every setting of a case runs in a worker process of its own (the allocator setting is
+process-wide, so a baseline sharing pixmorph's process would not be the baseline), and the
+workers are timed round-robin in this one run, one step at a time and never two at once, so
+drift of a shared machine hits all settings alike; compare ratios, not seconds.
 s/step, img/s, GFLOP/s and `speedup` use the median step; `best` and `(best)` the fastest step,
 which other processes on a shared machine disturb least.
-`baseline` is how the reference implementations train: fp32, eager, NCHW, per-parameter Adam.
-`fastest` is pixmorph's default (every speed setting on `auto`) for the device.
+`baseline` is how the reference implementations train: fp32, eager, NCHW, per-parameter Adam,
+torch's own convolutions, the C library's default allocator. `baseline_reuse` is the same with
+pixmorph's allocator setting alone. `fastest` is pixmorph's default (every speed setting on
+`auto`) for the device.
 """
 
 from __future__ import annotations
@@ -17,13 +21,20 @@ from __future__ import annotations
 import argparse
 import itertools
 import platform
-from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from measure import count_flops, interleaved, matmul_peak, step_peak_bytes, tensor_bytes
+from measure import (
+    count_flops,
+    interleaved_workers,
+    matmul_peak,
+    serve,
+    step_peak_bytes,
+    tensor_bytes,
+)
 
 from pixmorph.accel import apply_plan
 from pixmorph.config import Config, build_config
@@ -34,10 +45,36 @@ from pixmorph.methods.registry import METHODS, get_method
 from pixmorph.nets.factory import build_discriminator, build_generator
 
 SETTINGS: dict[str, dict[str, Any]] = {
-    "baseline": {"precision": "fp32", "channels_last": False, "adam": "loop", "compile": False},
-    "fp32_fused": {"precision": "fp32", "channels_last": False, "adam": "fused"},
-    "bf16": {"precision": "bf16", "channels_last": False, "adam": "fused"},
-    "bf16_cl": {"precision": "bf16", "channels_last": True, "adam": "fused"},
+    "baseline": {
+        "precision": "fp32",
+        "channels_last": False,
+        "adam": "loop",
+        "compile": False,
+        "small_maps": False,
+        "allocator": "system",
+    },
+    "baseline_reuse": {  # the baseline with pixmorph's allocator setting only
+        "precision": "fp32",
+        "channels_last": False,
+        "adam": "loop",
+        "compile": False,
+        "small_maps": False,
+        "allocator": "reuse",
+    },
+    "fp32_fused": {
+        "precision": "fp32",
+        "channels_last": False,
+        "adam": "fused",
+        "small_maps": False,
+    },
+    "bf16": {"precision": "bf16", "channels_last": False, "adam": "fused", "small_maps": False},
+    "bf16_cl": {"precision": "bf16", "channels_last": True, "adam": "fused", "small_maps": False},
+    "bf16_small_maps": {
+        "precision": "bf16",
+        "channels_last": False,
+        "adam": "fused",
+        "small_maps": True,
+    },
     "fastest": {},  # every speed setting on auto (plus compile with --compile)
 }
 
@@ -145,40 +182,59 @@ def state_bytes(method: Method) -> int:
     return total
 
 
-def run_case(
-    name: str, settings: dict[str, dict[str, Any]], args: argparse.Namespace, peak_bf16: float
-) -> None:
-    """Build every setting of a case, time them round-robin and print one table."""
+def worker(case_name: str, setting_name: str, compile_: bool, device: str) -> None:
+    """Worker process: build one setting of a case and serve timed steps to the parent."""
+    case = CASES[case_name]
+    setting = dict(SETTINGS[setting_name])
+    if setting_name == "fastest" and compile_:
+        setting["compile"] = True
+    method = build(case, setting, device)
+    batch = random_batch(case.size, method.device)
+    p = method.speed
+    plan = (
+        f"{p.precision} cl={int(p.channels_last)} compile={int(p.compile)} adam={p.adam} "
+        f"sm={int(p.small_maps)} {p.allocator}"
+    )
+
+    def finish() -> dict:
+        peak = step_peak_bytes(lambda: method.train_step(batch, 0), method.device)
+        return {"memory": state_bytes(method) + peak}
+
+    serve(lambda i: method.train_step(batch, i + 1), {"plan": plan}, finish)
+
+
+def step_flops(case: Case, device: str) -> int:
+    """FLOPs of one fp32 training step of a case (the same for every setting)."""
+    method = build(case, dict(SETTINGS["baseline"]), device)
+    batch = random_batch(case.size, method.device)
+    return count_flops(lambda: method.train_step(batch, 0))
+
+
+def run_case(name: str, names: list[str], args: argparse.Namespace, peak_bf16: float) -> None:
+    """Time every setting of a case in its own worker process, round-robin; print one table."""
     case = CASES[name]
-    methods = {s: build(case, cfg, args.device) for s, cfg in settings.items()}
-    device = next(iter(methods.values())).device
-    batch = random_batch(case.size, device)
     stand_in = "" if case.method in METHODS else " (CycleGAN-shaped stand-in)"
-    # FLOPs of one fp32 step (the same for every setting)
-    first = next(iter(methods.values()))
-    flops = count_flops(lambda: first.train_step(batch, 0))
-    calls: dict[str, Callable[[int], object]] = {
-        s: (lambda i, m=m: m.train_step(batch, i + 1)) for s, m in methods.items()
+    flops = step_flops(case, args.device)
+    script = str(Path(__file__).resolve())
+    extra = ["--compile"] if args.compile else []
+    commands = {
+        s: [script, "--worker", name, s, "--device", args.device, "--threads", str(args.threads)]
+        + extra
+        for s in names
     }
-    timings = interleaved(calls, args.steps, args.warmup, device)
-    memory = {
-        s: state_bytes(m) + step_peak_bytes(lambda m=m: m.train_step(batch, 0), device)
-        for s, m in methods.items()
-    }
+    timings, infos, results = interleaved_workers(commands, args.steps, args.warmup)
     print(f"\n{name}{stand_in}: {case.size}x{case.size}, batch 1, {flops / 1e9:.1f} GFLOP/step")
     print(
-        f"{'setting':<12} {'plan':<34} {'s/step':>7} {'best':>7} {'cpu s':>7} {'img/s':>6} "
+        f"{'setting':<16} {'plan':<46} {'s/step':>7} {'best':>7} {'cpu s':>7} {'img/s':>6} "
         f"{'speedup':>8} {'(best)':>7} {'GFLOP/s':>8} {'of bf16':>7} {'peak MB':>8}"
     )
-    base = timings[next(iter(timings))]
+    base = timings[names[0]]
     for s, t in timings.items():
-        p = methods[s].speed
-        plan = f"{p.precision} cl={int(p.channels_last)} compile={int(p.compile)} adam={p.adam}"
         print(
-            f"{s:<12} {plan:<34} {t.median:>7.3f} {t.best:>7.3f} {t.cpu_median:>7.3f} "
-            f"{1 / t.median:>6.2f} {base.median / t.median:>7.2f}x {base.best / t.best:>6.2f}x "
-            f"{flops / t.median / 1e9:>8.1f} {flops / t.median / 1e9 / peak_bf16:>6.0%} "
-            f"{memory[s] / 2**20:>8.0f}"
+            f"{s:<16} {infos[s]['plan']:<46} {t.median:>7.3f} {t.best:>7.3f} "
+            f"{t.cpu_median:>7.3f} {1 / t.median:>6.2f} {base.median / t.median:>7.2f}x "
+            f"{base.best / t.best:>6.2f}x {flops / t.median / 1e9:>8.1f} "
+            f"{flops / t.median / 1e9 / peak_bf16:>6.0%} {results[s]['memory'] / 2**20:>8.0f}"
         )
 
 
@@ -194,14 +250,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's own)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--worker", nargs=2, metavar=("CASE", "SETTING"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.worker:
+        worker(*args.worker, args.compile, args.device)
+        return
     cases = args.cases.split(",") if args.cases else list(COMPARE_CASES if args.compare else CASES)
     names = args.settings.split(",") if args.settings else ["baseline", "fastest"]
-    settings = {n: dict(SETTINGS[n]) for n in names}
-    if "fastest" in settings and args.compile:
-        settings["fastest"]["compile"] = True
+    unknown = [n for n in names if n not in SETTINGS]
+    if unknown:
+        parser.error(f"unknown settings {unknown}; choose from {', '.join(SETTINGS)}")
     peak_fp32 = matmul_peak(torch.float32)
     peak_bf16 = matmul_peak(torch.bfloat16)
     print(
@@ -210,7 +270,7 @@ def main() -> None:
         f"bf16 {peak_bf16:.0f} GFLOP/s"
     )
     for name in cases:
-        run_case(name, settings, args, peak_bf16)
+        run_case(name, names, args, peak_bf16)
 
 
 if __name__ == "__main__":

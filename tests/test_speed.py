@@ -24,6 +24,7 @@ from pixmorph.accel import (
     strip_inference_speedups,
     to_channels_last,
 )
+from pixmorph.allocator import glibc
 from pixmorph.cli import main
 from pixmorph.config import ConfigError, TrainConfig, build_config
 from pixmorph.device import autocast, resolve_precision
@@ -165,11 +166,16 @@ def test_a_run_trained_in_fp16_on_cuda_translates_on_a_cpu(trained_run, tmp_path
 def test_resolve_speed_auto(monkeypatch):
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
     plan = resolve_speed(TrainConfig(), CPU, 256)
-    # measured on CPU: bf16 + fused Adam is fastest; channels_last slows eager training
-    assert plan == SpeedPlan(precision="bf16", channels_last=False, compile=False, adam="fused")
+    # measured on CPU: bf16 + fused Adam + small-map matmuls are fastest; channels_last slows
+    # eager training; freed memory is kept for reuse where glibc is the C library
+    reuse = "reuse" if glibc() is not None else "system"
+    assert plan == SpeedPlan("bf16", False, False, "fused", small_maps=True, allocator=reuse)
     cuda = resolve_speed(TrainConfig(precision="bf16"), torch.device("cuda"), 256)
     assert cuda.channels_last and cuda.adam == "fused"
-    baseline = TrainConfig(precision="fp32", channels_last=False, adam="loop")
+    assert not cuda.small_maps and cuda.allocator == "system"
+    baseline = TrainConfig(
+        precision="fp32", channels_last=False, adam="loop", small_maps=False, allocator="system"
+    )
     assert resolve_speed(baseline, CPU) == SpeedPlan("fp32", False, False, "loop")
 
 

@@ -14,8 +14,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from pixmorph.allocator import resolve_allocator, reuse_freed_memory
 from pixmorph.config import ConfigError, TrainConfig
 from pixmorph.device import resolve_precision
+from pixmorph.smallconv import SMALL_MAP_CONVS, restore_torch_convs, use_matmul_for_small_maps
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ class SpeedPlan:
     channels_last: bool = False
     compile: bool = False
     adam: str = "foreach"  # fused | foreach | loop
+    small_maps: bool = False  # convolutions on small maps as one matmul (smallconv.py)
+    allocator: str = "system"  # reuse | system (allocator.py)
 
 
 def resolve_speed(train: TrainConfig, device: torch.device, image_size: int = 256) -> SpeedPlan:
@@ -40,8 +44,17 @@ def resolve_speed(train: TrainConfig, device: torch.device, image_size: int = 25
         # measured on CPU: channels_last slows eager training, with or without bf16 (it pays
         # for inference only). On CUDA it is the layout tensor cores want under bf16/fp16.
         channels_last = device.type == "cuda" and precision != "fp32"
+    small_maps = train.small_maps
+    if small_maps == "auto":
+        # measured on CPU (benchmarks/train_speed.py); GPU libraries handle small maps well
+        small_maps = device.type == "cpu"
     return SpeedPlan(
-        precision, bool(channels_last), train.compile, resolve_adam(train.adam, device)
+        precision,
+        bool(channels_last),
+        train.compile,
+        resolve_adam(train.adam, device),
+        bool(small_maps),
+        resolve_allocator(train.allocator, device.type),
     )
 
 
@@ -215,13 +228,19 @@ def networks(model: nn.Module) -> dict[str, nn.Module]:
 def apply_plan(model: nn.Module, plan: SpeedPlan) -> nn.Module:
     """Apply channels_last and compile to every sub-network of a method; returns model."""
     log.info(
-        "speed: precision %s, channels_last %s, compile %s, adam %s",
+        "speed: precision %s, channels_last %s, compile %s, adam %s, small_maps %s, allocator %s",
         plan.precision,
         plan.channels_last,
         plan.compile,
         plan.adam,
+        plan.small_maps,
+        plan.allocator,
     )
+    if plan.allocator == "reuse":
+        reuse_freed_memory()
     for child in networks(model).values():
+        if plan.small_maps:
+            use_matmul_for_small_maps(child)
         if plan.channels_last:
             to_channels_last(child)
         if plan.compile:
@@ -263,6 +282,14 @@ def prepare_for_inference(net: nn.Module, precision: str, channels_last: bool) -
     if channels_last:
         make_instance_norm_safe(net)
     net.to(dtype=dtype, memory_format=fmt)
+    if dtype != torch.float32 and next(net.parameters()).device.type == "cpu":
+        # fp32 keeps torch's own kernels, so --precision fp32 stays bit-for-bit
+        use_matmul_for_small_maps(net)
+        for m in net.modules():
+            w = getattr(m, "weight", None)
+            if isinstance(m, SMALL_MAP_CONVS) and w is not None and w.numel() >= 1 << 20:
+                # the big inner layers run as matmuls, which want the stored [out, in*k*k] rows
+                w.data = w.data.contiguous()
 
     def cast_input(module: nn.Module, args: tuple) -> tuple:
         return tuple(
@@ -288,6 +315,7 @@ def strip_inference_speedups(net: nn.Module) -> nn.Module:
         hook.remove()
     if hasattr(net, "_pixmorph_hooks"):
         del net._pixmorph_hooks
+    restore_torch_convs(net)
     for m in net.modules():
         if type(m) is SafeInstanceNorm2d:
             m.__class__ = nn.InstanceNorm2d

@@ -16,6 +16,7 @@ Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 BestMetric = Literal["psnr", "ssim", "l1", "none"]
 AdamImpl = Literal["auto", "fused", "foreach", "loop"]
+Allocator = Literal["auto", "reuse", "system"]
 
 
 class ConfigError(ValueError):
@@ -59,6 +60,8 @@ class TrainConfig:
     channels_last: bool | Literal["auto"] = "auto"  # auto: on CUDA with bf16/fp16 only
     compile: bool = False  # torch.compile the networks (slow first steps); falls back to eager
     adam: AdamImpl = "auto"  # auto: fused where the device has it, else foreach
+    small_maps: bool | Literal["auto"] = "auto"  # auto: on CPU, convs on <=8x8 maps as matmul
+    allocator: Allocator = "auto"  # auto: reuse freed host memory (glibc, CPU); system: leave it
     log_every: int = 10
     sample_every: int = 200
     checkpoint_every: int = 500

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from pixmorph.allocator import reuse_freed_memory
 from pixmorph.commands.console import bar
 from pixmorph.commands.reference_args import add_reference_flags
 from pixmorph.data.images import (
@@ -112,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
             tile=args.tile,
             overlap=args.overlap,
         )
+    if translator.device.type == "cpu":
+        reuse_freed_memory()  # a one-shot command: keeping freed memory costs nothing here
     files = input_files(args.input)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
