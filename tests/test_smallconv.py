@@ -19,6 +19,7 @@ from pixmorph.nets.unet import UNet
 from pixmorph.smallconv import (
     SmallMapConv2d,
     SmallMapConvTranspose2d,
+    conv2d_few_outputs,
     conv2d_matmul,
     conv_transpose2d_matmul,
     restore_torch_convs,
@@ -42,6 +43,28 @@ CONVS = [  # (n, c_in, c_out, h, w, kernel, stride, padding)
     (2, 4, 6, 7, 5, 4, 1, 2),  # stride 1, wide padding
     (1, 8, 4, 9, 9, 3, 2, 0),
 ]
+
+
+FEW_OUTPUT_CONVS = [  # (n, c_in, c_out, h, w, kernel, padding), stride 1
+    (1, 16, 1, 12, 12, 4, 1),  # a PatchGAN's last layer
+    (2, 6, 3, 9, 7, 7, 3),
+    (1, 5, 2, 8, 10, 3, 0),
+    (2, 4, 1, 6, 5, 4, 2),  # padding > kernel/2: output larger than the input
+]
+
+
+@pytest.mark.parametrize("case", FEW_OUTPUT_CONVS)
+@pytest.mark.parametrize("bias", [False, True])
+def test_conv2d_few_outputs_is_conv2d(case, bias):
+    n, ci, co, h, w, k, p = case
+    torch.manual_seed(0)
+    x, wt = torch.randn(n, ci, h, w), torch.randn(co, ci, k, k)
+    b = torch.randn(co) if bias else None
+    ref = values_and_grads(lambda x, w, b: F.conv2d(x, w, b, 1, p), x, wt, b)
+    got = values_and_grads(lambda x, w, b: conv2d_few_outputs(x, w, b, (p, p)), x, wt, b)
+    for r, g in zip(ref, got, strict=True):
+        assert g.shape == r.shape
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("case", CONVS)

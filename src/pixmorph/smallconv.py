@@ -24,9 +24,11 @@ from torch import Tensor, nn
 # path. Measured on the benchmark CPU: matmul wins clearly up to 8x8 and loses from 16x16 on
 # for 256-1024 channels (benchmarks/train_speed.py and translate_speed.py show the effect).
 SMALL_MAP_PIXELS = 64
-# A transposed convolution writing at most this many values per input pixel (out_channels x
-# kernel area) also takes the matmul path, whatever its size.
-FEW_OUTPUTS = 64
+# A (transposed) convolution writing at most this many values per input pixel (out_channels x
+# kernel area) also takes a matmul path, whatever its size: a U-Net's RGB output layer (3 x 4 x
+# 4, 2x faster) and a PatchGAN's last layer (1 x 4 x 4, 3-4x). Measured slower from ~150 on
+# (a ResNet's 7x7 RGB layer, 147: there the library kernel is faster than the fold).
+FEW_OUTPUTS = 48
 
 
 def _plain(m: nn.Module) -> bool:
@@ -68,15 +70,42 @@ def conv_transpose2d_matmul(
     return out
 
 
+def conv2d_few_outputs(x: Tensor, weight: Tensor, bias: Tensor | None, padding) -> Tensor:
+    """F.conv2d (stride 1, groups 1, dilation 1) as matmul + fold, for few output channels.
+
+    Every input pixel's contribution to each output channel and tap is one small matmul
+    (c_out*kh*kw rows); fold then adds the taps at their offsets, the kernel flipped so that
+    fold's placement gives a correlation. No unfolded input (c_in*kh*kw rows per pixel) is made.
+    """
+    n, c_in, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    h_out, w_out = h + 2 * padding[0] - kh + 1, w + 2 * padding[1] - kw + 1
+    taps = weight.flip(2, 3).permute(0, 2, 3, 1).reshape(c_out * kh * kw, c_in)
+    cols = taps @ x.reshape(n, c_in, h * w)  # n, c_out*kh*kw, h*w
+    pad = (kh - 1 - padding[0], kw - 1 - padding[1])
+    out = F.fold(cols, (h_out, w_out), (kh, kw), padding=pad)
+    if bias is not None:
+        out = out + bias.to(out.dtype)[:, None, None]
+    return out
+
+
 class SmallMapConv2d(nn.Conv2d):
     """nn.Conv2d computed by one matmul when its output map is small (see module docs)."""
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 4 and _plain(self):
-            h = (x.shape[2] + 2 * self.padding[0] - self.kernel_size[0]) // self.stride[0] + 1
-            w = (x.shape[3] + 2 * self.padding[1] - self.kernel_size[1]) // self.stride[1] + 1
+            kh, kw = self.kernel_size
+            h = (x.shape[2] + 2 * self.padding[0] - kh) // self.stride[0] + 1
+            w = (x.shape[3] + 2 * self.padding[1] - kw) // self.stride[1] + 1
             if h * w <= SMALL_MAP_PIXELS:
                 return conv2d_matmul(x, self.weight, self.bias, self.stride, self.padding)
+            if (
+                self.out_channels * kh * kw <= FEW_OUTPUTS
+                and self.stride == (1, 1)
+                and self.padding[0] < kh
+                and self.padding[1] < kw
+            ):
+                return conv2d_few_outputs(x, self.weight, self.bias, self.padding)
         return super().forward(x)
 
 
