@@ -196,6 +196,33 @@ def test_identity_loss_on_with_matching_channels_and_off_with_zero(
         assert {"d_a", "d_b", "g_ab", "g_ba", "cycle_a", "cycle_b"} <= set(losses)
 
 
+@pytest.mark.parametrize("identity", [True, False])
+def test_batched_generator_calls_give_the_images_and_gradients_of_separate_ones(
+    unpaired_root: Path, tmp_path: Path, identity: bool
+) -> None:
+    cfg = build_config(cg_tree(unpaired_root, tmp_path))
+    method = CycleGAN(cfg, CPU)
+    torch.manual_seed(0)
+    real_a, real_b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    g_ab, g_ba = method.g_ab, method.g_ba
+    fake_b, fake_a = g_ab(real_a), g_ba(real_b)
+    separate = [fake_b, g_ba(fake_b), fake_a, g_ab(fake_a)]
+    if identity:
+        separate += [g_ab(real_b), g_ba(real_a)]
+    batched = [t for t in method._generate(g_ab, g_ba, real_a, real_b, identity) if t is not None]
+    assert len(batched) == len(separate)
+    grads = []
+    for outs in (separate, batched):
+        method.zero_grad()
+        sum((o * (k + 1)).mean() for k, o in enumerate(outs)).backward()
+        grads.append([p.grad.clone() for p in method.parameters() if p.grad is not None])
+    for got, want in zip(batched, separate, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert len(grads[0]) == len(grads[1]) > 0
+    for got, want in zip(grads[1], grads[0], strict=True):
+        assert float((got - want).norm()) <= 1e-4 * float(want.norm()) + 1e-7
+
+
 @pytest.mark.parametrize("mode", ["vanilla", "hinge", "wgangp"])
 def test_other_gan_losses_train(unpaired_root: Path, tmp_path: Path, mode: str) -> None:
     cfg = build_config(cg_tree(unpaired_root, tmp_path, gan_mode=mode))
