@@ -177,6 +177,13 @@ def test_resolve_speed_auto(monkeypatch):
         precision="fp32", channels_last=False, adam="loop", small_maps=False, allocator="system"
     )
     assert resolve_speed(baseline, CPU) == SpeedPlan("fp32", False, False, "loop")
+    # compile: only for networks it speeds up (ResNets), in runs long enough to repay it
+    long_run, short_run = TrainConfig(steps=20000), TrainConfig(steps=500)
+    if accel.compile_unavailable() is None:
+        assert resolve_speed(long_run, CPU, 128, compile_helps=True).compile
+    assert not resolve_speed(short_run, CPU, 128, compile_helps=True).compile
+    assert not resolve_speed(long_run, CPU, 128, compile_helps=False).compile
+    assert not resolve_speed(TrainConfig(compile=False), CPU, 128, compile_helps=True).compile
 
 
 def test_optimizer_follows_the_setting_and_survives_resume_with_another(paired_root, tmp_path):

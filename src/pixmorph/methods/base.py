@@ -16,7 +16,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import Dataset
 
-from pixmorph.accel import SpeedPlan, adam_options, resolve_speed, set_adam_impl
+from pixmorph.accel import SpeedPlan, adam_options, compile_pays, resolve_speed, set_adam_impl
 from pixmorph.config import Config
 from pixmorph.device import autocast
 
@@ -77,7 +77,9 @@ class Method(nn.Module):
         self.training_mode = training
         # an inference build ignores how the run trained (an fp16 CUDA run loads on a CPU too)
         self.speed = (
-            resolve_speed(cfg.train, device, cfg.data.crop_size) if training else SpeedPlan()
+            resolve_speed(cfg.train, device, cfg.data.crop_size, compile_pays(cfg))
+            if training
+            else SpeedPlan()
         )
         self.precision = self.speed.precision
         self.optimizers: dict[str, Optimizer] = {}
