@@ -127,6 +127,9 @@ def tensor_bytes(tensors) -> int:
 # and drift of the machine hits all alike, as in `interleaved`.
 
 
+SETTLE_SECONDS = 0.3
+
+
 def serve(call: Callable[[int], object], info: dict, finish: Callable[[], dict]) -> None:
     """Worker side: announce `info`, then time `call` on each request; `finish` adds results."""
     device = torch.device("cpu")
@@ -156,6 +159,9 @@ def interleaved_workers(
     out = {name: Timing() for name in procs}
     for i in range(warmup + repeats):
         for name, p in procs.items():
+            # the worker that ran last may still spin its OpenMP threads for a while after its
+            # call (libgomp's active wait); on a 2-core machine they would slow this call
+            time.sleep(SETTLE_SECONDS)
             p.stdin.write("step\n")
             p.stdin.flush()
             r = _reply(p, name)

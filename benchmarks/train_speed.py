@@ -44,6 +44,7 @@ from pixmorph.methods.base import Method, set_requires_grad
 from pixmorph.methods.registry import METHODS, get_method
 from pixmorph.nets.factory import build_discriminator, build_generator
 
+EAGER = {"compile": False, "small_maps": False}
 SETTINGS: dict[str, dict[str, Any]] = {
     "baseline": {
         "precision": "fp32",
