@@ -2,6 +2,7 @@
 
 python benchmarks/translate_speed.py                      # unet_256 and resnet_9blocks at 256^2
 python benchmarks/translate_speed.py --archs unet_256 --size 512 --repeats 10 --threads 2
+python benchmarks/translate_speed.py --compile            # adds `translate --compile`
 
 Every variant runs in a worker process of its own (the allocator setting is process-wide) and
 the workers are timed round-robin in this one run, one call at a time; compare ratios, not
@@ -21,13 +22,14 @@ import copy
 import importlib.util
 import platform
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from measure import count_flops, interleaved_workers, matmul_peak, serve
 
-from pixmorph.accel import compile_with_fallback, prepare_for_inference
+from pixmorph.accel import compile_for_inference, inference_channels_last, prepare_for_inference
 from pixmorph.allocator import reuse_freed_memory
 from pixmorph.config import build_config
 from pixmorph.device import autocast
@@ -68,8 +70,9 @@ def variant(name: str, net: torch.nn.Module, arch: str, size: int) -> Callable:
         return autocast_bf16
     if name in ("bf16", "bf16_cl"):
         return prepare_for_inference(net, "bf16", channels_last=name == "bf16_cl")
-    if name == "bf16_cl_compile":
-        return compile_with_fallback(prepare_for_inference(net, "bf16", channels_last=True))
+    if name == "bf16_compile":  # `pixmorph translate --compile`
+        cl = inference_channels_last(net, "bf16", CPU)
+        return compile_for_inference(prepare_for_inference(net, "bf16", channels_last=cl))
     if name == "onnxruntime":
         from pixmorph.export_formats import export_onnx, load_onnx
 
@@ -88,8 +91,9 @@ def worker(arch: str, name: str, size: int) -> None:
     with torch.inference_mode():
         ref = copy.deepcopy(net)(x)
         fn = variant(name, net, arch, size)
-        error = float((fn(x) - ref).abs().max())
-        serve(lambda i: fn(x), {"error": error}, dict)
+        t0 = time.perf_counter()
+        error = float((fn(x) - ref).abs().max())  # the first call: compiles, where it does
+        serve(lambda i: fn(x), {"error": error, "first": time.perf_counter() - t0}, dict)
 
 
 def run_arch(arch: str, args: argparse.Namespace, peak_bf16: float) -> None:
@@ -98,7 +102,7 @@ def run_arch(arch: str, args: argparse.Namespace, peak_bf16: float) -> None:
     x = torch.rand(1, 3, args.size, args.size) * 2 - 1
     with torch.inference_mode():
         flops = count_flops(lambda: net(x))
-    names = list(VARIANTS) + (["bf16_cl_compile"] if args.compile else [])
+    names = list(VARIANTS) + (["bf16_compile"] if args.compile else [])
     if importlib.util.find_spec("onnxruntime") is None:
         print("(onnxruntime skipped: not installed; pip install 'pixmorph[onnx]')")
         names.remove("onnxruntime")
@@ -120,6 +124,10 @@ def run_arch(arch: str, args: argparse.Namespace, peak_bf16: float) -> None:
             f"{1 / t.median:>7.2f} {base.median / t.median:>7.2f}x {base.best / t.best:>6.2f}x "
             f"{flops / t.median / 1e9:>8.1f} {flops / t.median / 1e9 / peak_bf16:>6.0%} "
             f"{infos[name]['error']:>10.4f}"
+        )
+    if "bf16_compile" in infos:
+        print(
+            f"bf16_compile: the first call (compiling) took {infos['bf16_compile']['first']:.0f} s"
         )
 
 

@@ -351,6 +351,26 @@ def test_torchscript_export_loads_and_matches(trained_run, tmp_path):
     assert (plain(xm) - ref.generator.module(xm)).abs().max() < 1e-5
 
 
+def test_compiled_translation_matches_the_eager_one(paired_root, tmp_path, capsys):
+    # one network (a tiny U-Net) is enough: a cold compile takes ~10 s even for it
+    if accel.compile_unavailable():
+        pytest.skip(accel.compile_unavailable())
+    Trainer(
+        tiny_config(paired_root, tmp_path, train={"steps": 2}, model={"generator": {"ngf": 8}})
+    ).fit()
+    eager = load_generator(tmp_path, precision="bf16")
+    fast = load_generator(tmp_path, precision="bf16", compile=True)
+    assert is_compiled(fast.generator.module)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    y = fast(x)
+    assert y.dtype == torch.float32 and y.shape == x.shape
+    assert (y - eager(x)).abs().max() < 0.03  # both bf16; fusion changes the rounding only
+    assert torch.equal(fast(x), y)  # the compiled graph is reused
+    cmd = ["translate", "--checkpoint", str(tmp_path), "--input", str(tmp_path), "--output"]
+    assert main([*cmd, str(tmp_path / "o"), "--engine", "onnx", "--compile"]) != 0
+    assert "--compile applies to --engine torch" in capsys.readouterr().err
+
+
 def test_translate_cli_with_the_onnx_engine(trained_run, tmp_path):
     pytest.importorskip("onnxruntime")
     img = tmp_path / "in" / "x.png"

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from pixmorph.accel import inference_channels_last, prepare_for_inference
+from pixmorph.accel import compile_for_inference, inference_channels_last, prepare_for_inference
 from pixmorph.config import Config, ConfigError, config_from_dict
 from pixmorph.data.images import convert_mode, to_pil, to_tensor
 from pixmorph.device import autocast, pick_device, resolve_precision
@@ -108,6 +108,7 @@ def load_generator(
     tile: int | None = None,
     overlap: int | None = None,
     channels_last: bool | None = None,
+    compile: bool = False,
 ) -> Translator:
     """Load the generator of a pixmorph checkpoint (a file or a run folder) for inference.
 
@@ -115,7 +116,9 @@ def load_generator(
     such files only, and are read off the file where not given. `tile`/`overlap` (input px)
     bound memory on large images; None keeps the model's default. `precision` auto: bf16 where
     the device runs it natively (fp16 on older GPUs), else fp32; bf16/fp16 weights are cast
-    once. channels_last None: where it pays (see accel.inference_channels_last). An exported
+    once. channels_last None: where it pays (see accel.inference_channels_last). `compile`:
+    torch.compile with the weights frozen in (10-60 s at the first image and at each new input
+    size, then faster per image; see accel.compile_for_inference). An exported
     .onnx or .torchscript file loads as well (it runs as exported, in fp32).
     """
     from pixmorph.export_formats import is_exported, load_exported  # late: it imports this
@@ -138,6 +141,8 @@ def load_generator(
         else channels_last
     )
     prepare_for_inference(gen.module, precision, cl)
+    if compile:
+        compile_for_inference(gen.module)
     translator = Translator(
         gen, cfg, direction, dev, precision, int(ckpt.get("step", 0)), tile, overlap
     )
