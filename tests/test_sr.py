@@ -224,7 +224,7 @@ def test_srresnet_learns_to_beat_bicubic_on_held_out_images(hr_root, tmp_path):
         train={"steps": 500, "batch_size": 8, "lr": 2e-3, "log_every": 100},
         model={"n_feats": 16, "n_blocks": 2},
     )
-    cfg = build_config(merge(tree, {"train": {"checkpoint_every": 500}}))
+    cfg = build_config(merge(tree, {"train": {"checkpoint_every": 500, "eval_every": 500}}))
     Trainer(cfg).fit()
     test_set = SRResNetMethod.make_dataset(cfg, train=False)
     assert len(test_set) == 6  # held out: never seen in training
@@ -232,6 +232,11 @@ def test_srresnet_learns_to_beat_bicubic_on_held_out_images(hr_root, tmp_path):
     model, bicubic = summary["mean"], summary["baseline"]["mean"]
     assert model["psnr_y"] > bicubic["psnr_y"] + 0.15
     assert model["ssim_y"] > bicubic["ssim_y"] + 0.007
+    # training-time evaluation reports the same Y-channel figures as `pixmorph evaluate`
+    records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    last = [r for r in records if "eval_psnr_y" in r][-1]
+    assert last["step"] == 500 and abs(last["eval_psnr_y"] - model["psnr_y"]) < 0.05
+    assert abs(last["eval_ssim_y"] - model["ssim_y"]) < 1e-3
 
 
 # --- tiled translation ---------------------------------------------------------------------

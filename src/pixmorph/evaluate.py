@@ -153,14 +153,24 @@ def _shapes(item: dict[str, Any]) -> dict[str, tuple[int, ...]]:
 
 @torch.no_grad()
 def evaluate_method(
-    translate_fn: Callable[[Tensor], Tensor], dataset: Dataset, batch_size: int = 4
+    translate_fn: Callable[[Tensor], Tensor],
+    dataset: Dataset,
+    batch_size: int = 4,
+    extra: Callable[[Tensor, Tensor], dict[str, Tensor]] | None = None,
 ) -> dict[str, float]:
-    """Mean paired metrics of a translate function on a dataset of {"a", "b"} batches."""
+    """Mean paired metrics of a translate function on a dataset of {"a", "b"} batches.
+
+    `extra(fake, real)` adds a method's own per-image figures (e.g. SR's Y-channel PSNR).
+    """
     sums = dict.fromkeys(PAIRED_METRICS, 0.0)
     count = 0
     for batch in _batches(dataset, batch_size):
         fake = translate_fn(batch["a"]).float().cpu().clamp(-1, 1)
-        for k, v in paired_scores(fake, batch["b"].float()).items():
-            sums[k] += float(v.sum())
+        real = batch["b"].float()
+        scores = paired_scores(fake, real)
+        if extra is not None:
+            scores.update(extra(fake, real))
+        for k, v in scores.items():
+            sums[k] = sums.get(k, 0.0) + float(v.sum())
         count += len(batch["a"])
     return {k: v / max(count, 1) for k, v in sums.items()}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils.data import Dataset
 
 from pixmorph.config import Config
@@ -22,8 +24,13 @@ HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False}
 class HeldOutEval:
     """Scores a method on its evaluation dataset; records are named eval_<metric>."""
 
-    def __init__(self, dataset: Dataset, batch_size: int) -> None:
-        self.dataset, self.batch_size = dataset, batch_size
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        extra: Callable[[Tensor, Tensor], dict[str, Tensor]] | None = None,
+    ) -> None:
+        self.dataset, self.batch_size, self.extra = dataset, batch_size, extra
 
     @classmethod
     def build(cls, method_cls: type[Method], cfg: Config) -> HeldOutEval:
@@ -31,12 +38,17 @@ class HeldOutEval:
         dataset = method_cls.make_dataset(cfg, train=False)
         require_paired(dataset)  # at the start, not at the first evaluation
         log.info("evaluating every %d steps on %d images", cfg.train.eval_every, len(dataset))
-        return cls(dataset, max(4, cfg.train.batch_size))  # no gradients: batches can be larger
+        # no gradients: batches can be larger; the method's own figures (SR: Y channel) too
+        return cls(
+            dataset,
+            max(4, cfg.train.batch_size),
+            lambda fake, real: method_cls.eval_metrics(cfg, fake, real),
+        )
 
     def __call__(self, method: Method) -> dict[str, float]:
         # fork_rng: evaluation must not change the random stream training continues with
         with torch.random.fork_rng(devices=[]):
-            scores = evaluate_method(method.translate, self.dataset, self.batch_size)
+            scores = evaluate_method(method.translate, self.dataset, self.batch_size, self.extra)
         return {f"eval_{k}": v for k, v in scores.items()}
 
 
