@@ -7,10 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_tree
 from PIL import Image
 
+from pixmorph.config import build_config
 from pixmorph.data.aligned import AlignedDataset
 from pixmorph.data.images import DataError, list_images, open_image, to_pil, to_tensor
+from pixmorph.data.load_options import LoadOptions
 from pixmorph.data.sampler import StepSampler
 
 
@@ -154,3 +157,25 @@ def test_sampler_resumes_exactly_and_shards():
     assert [next(r0) for _ in range(5)] == seq[0:10:2] and [next(r1) for _ in range(5)] == seq[
         1:10:2
     ]
+
+
+def test_load_options_read_training_settings_and_make_evaluation_deterministic(tmp_path):
+    cfg = build_config(
+        tiny_tree(
+            tmp_path,
+            tmp_path / "run",
+            data={"load_size": 40, "flip": True, "cache": True, "max_images": 7},
+            train={"seed": 3},
+        )
+    )
+    train, held_out = LoadOptions.of(cfg, True), LoadOptions.of(cfg, False)
+    assert (train.load_size, train.flip, train.seed, train.cache, train.max_images) == (
+        40,
+        True,
+        3,
+        True,
+        7,
+    )
+    assert held_out.load_size == held_out.crop_size == cfg.data.crop_size
+    assert not held_out.flip and held_out.preprocess_mode == "resize_and_crop"
+    assert "load_size" not in train.kwargs(resize=False) and train.kwargs()["load_size"] == 40

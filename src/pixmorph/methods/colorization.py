@@ -15,6 +15,7 @@ from pixmorph import metrics
 from pixmorph.color import greyscale, image_to_lab, lab_to_image
 from pixmorph.config import Config, ConfigError
 from pixmorph.data.folders import eval_folder, train_folder
+from pixmorph.data.load_options import LoadOptions
 from pixmorph.data.single import SingleDataset
 from pixmorph.methods.base import Batch, Generator
 from pixmorph.methods.pix2pix import Pix2Pix, Pix2PixConfig
@@ -45,16 +46,7 @@ def colour_dataset(cfg: Config, train: bool, root: str | None = None) -> ColourP
             folder,
             channels=3,
             colour_only=True,
-            preprocess_mode=d.preprocess if train else "resize_and_crop",
-            load_size=d.load_size if train else d.crop_size,  # evaluation: resize, no random crop
-            crop_size=d.crop_size,
-            flip=d.flip and train,
-            train=train,
-            seed=cfg.train.seed,
-            verify=d.verify,
-            skip_bad=d.skip_bad_files,
-            cache=d.cache,
-            max_images=d.max_images,
+            **LoadOptions.of(cfg, train).kwargs(),
         )
     )
 

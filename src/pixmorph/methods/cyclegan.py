@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 from pixmorph.config import Config, ConfigError
 from pixmorph.data.folders import eval_folder
 from pixmorph.data.images import DataError
+from pixmorph.data.load_options import LoadOptions
 from pixmorph.data.unaligned import UnalignedDataset, domain_folders, has_domains
 from pixmorph.losses import GANMode, d_loss, g_loss, gradient_penalty
 from pixmorph.methods.base import Batch, Generator, Method, Panel, set_requires_grad
@@ -95,16 +96,7 @@ def _unaligned(cfg: Config, folder_a: Path, folder_b: Path, train: bool) -> Unal
         a_channels=d.in_channels,
         b_channels=d.out_channels,
         direction=d.direction if not train else "AtoB",  # both directions always train
-        preprocess_mode=d.preprocess if train else "resize_and_crop",
-        load_size=d.load_size if train else d.crop_size,  # evaluation: resize, no random crop
-        crop_size=d.crop_size,
-        flip=d.flip and train,
-        train=train,
-        seed=cfg.train.seed,
-        verify=d.verify,
-        skip_bad=d.skip_bad_files,
-        cache=d.cache,
-        max_images=d.max_images,
+        **LoadOptions.of(cfg, train).kwargs(),
     )
 
 

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 from pixmorph.config import Config, ConfigError
 from pixmorph.data.aligned import AlignedDataset
 from pixmorph.data.folders import eval_folder, train_folder
+from pixmorph.data.load_options import LoadOptions
 from pixmorph.losses import GANMode, d_loss, g_loss, gradient_penalty
 from pixmorph.methods.base import Batch, Generator, Method, Panel, set_requires_grad
 from pixmorph.nets.factory import (
@@ -44,16 +45,7 @@ def aligned_dataset(cfg: Config, train: bool, root: str | None = None) -> Aligne
         direction=d.direction,
         in_channels=d.in_channels,
         out_channels=d.out_channels,
-        preprocess_mode=d.preprocess if train else "resize_and_crop",
-        load_size=d.load_size if train else d.crop_size,  # evaluation: resize, no random crop
-        crop_size=d.crop_size,
-        flip=d.flip and train,
-        train=train,
-        seed=cfg.train.seed,
-        verify=d.verify,
-        skip_bad=d.skip_bad_files,
-        cache=d.cache,
-        max_images=d.max_images,
+        **LoadOptions.of(cfg, train).kwargs(),
     )
 
 

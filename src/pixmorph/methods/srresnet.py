@@ -15,6 +15,7 @@ from pixmorph import metrics
 from pixmorph.config import Config, ConfigError
 from pixmorph.data.folders import eval_folder, train_folder
 from pixmorph.data.hr import HRDataset, bicubic_upscale
+from pixmorph.data.load_options import LoadOptions
 from pixmorph.methods.base import Baseline, Batch, Generator, Method, Panel
 from pixmorph.nets.srresnet import SCALES, SRResNet
 
@@ -65,15 +66,8 @@ def hr_dataset(cfg: Config, train: bool, root: str | None = None) -> HRDataset:
     return HRDataset(
         folder,
         scale=cfg.model.scale,
-        crop_size=d.crop_size,
-        train=train,
-        flip=d.flip and train,
         channels=d.in_channels,
-        seed=cfg.train.seed,
-        verify=d.verify,
-        skip_bad=d.skip_bad_files,
-        cache=d.cache,
-        max_images=d.max_images,
+        **LoadOptions.of(cfg, train).kwargs(resize=False),
     )
 
 
