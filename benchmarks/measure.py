@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -146,14 +147,20 @@ def serve(call: Callable[[int], object], info: dict, finish: Callable[[], dict])
 
 
 def interleaved_workers(
-    commands: dict[str, list[str]], repeats: int, warmup: int
+    script: str, workers: dict[str, list[str]], options: list[str], repeats: int, warmup: int
 ) -> tuple[dict[str, Timing], dict[str, dict], dict[str, dict]]:
-    """Start one worker per command, time them round-robin; returns timings, infos, results."""
+    """Time one worker per entry of `workers` round-robin; returns timings, infos, results.
+
+    Each runs `python script --worker *args *options`, where args are its entry's value.
+    """
     procs = {
         name: subprocess.Popen(
-            [sys.executable, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, str(Path(script).resolve()), "--worker", *args, *options],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
-        for name, argv in commands.items()
+        for name, args in workers.items()
     }
     infos = {name: _reply(p, name)["ready"] for name, p in procs.items()}
     out = {name: Timing() for name in procs}

@@ -22,7 +22,6 @@ import argparse
 import itertools
 import platform
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -216,14 +215,12 @@ def run_case(name: str, names: list[str], args: argparse.Namespace, peak_bf16: f
     case = CASES[name]
     stand_in = "" if case.method in METHODS else " (CycleGAN-shaped stand-in)"
     flops = step_flops(case, args.device)
-    script = str(Path(__file__).resolve())
-    extra = ["--compile"] if args.compile else []
-    commands = {
-        s: [script, "--worker", name, s, "--device", args.device, "--threads", str(args.threads)]
-        + extra
-        for s in names
-    }
-    timings, infos, results = interleaved_workers(commands, args.steps, args.warmup)
+    options = ["--device", args.device, "--threads", str(args.threads)]
+    options += ["--compile"] if args.compile else []
+    workers = {s: [name, s] for s in names}
+    timings, infos, results = interleaved_workers(
+        __file__, workers, options, args.steps, args.warmup
+    )
     print(f"\n{name}{stand_in}: {case.size}x{case.size}, batch 1, {flops / 1e9:.1f} GFLOP/step")
     print(
         f"{'setting':<16} {'plan':<46} {'s/step':>7} {'best':>7} {'cpu s':>7} {'img/s':>6} "

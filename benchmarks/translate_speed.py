@@ -106,12 +106,9 @@ def run_arch(arch: str, args: argparse.Namespace, peak_bf16: float) -> None:
     if importlib.util.find_spec("onnxruntime") is None:
         print("(onnxruntime skipped: not installed; pip install 'pixmorph[onnx]')")
         names.remove("onnxruntime")
-    script = str(Path(__file__).resolve())
-    commands = {
-        n: [script, "--worker", arch, n, "--size", str(args.size), "--threads", str(args.threads)]
-        for n in names
-    }
-    timings, infos, _ = interleaved_workers(commands, args.repeats, args.warmup)
+    options = ["--size", str(args.size), "--threads", str(args.threads)]
+    workers = {n: [arch, n] for n in names}
+    timings, infos, _ = interleaved_workers(__file__, workers, options, args.repeats, args.warmup)
     print(f"\n{arch} at {args.size}x{args.size}, batch 1, {flops / 1e9:.1f} GFLOP")
     print(
         f"{'variant':<16} {'ms':>8} {'best ms':>8} {'cpu ms':>8} {'img/s':>7} {'speedup':>8} "

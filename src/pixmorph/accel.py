@@ -6,6 +6,7 @@ rounding); tests/test_speed.py compares them. Precision (fp32/bf16/fp16) is chos
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -226,8 +227,6 @@ def compile_with_fallback(
 def _inductor_settings(settings: dict[str, Any] | None):
     """Inductor settings in force while a call compiles (torch.compile's `options` did not
     apply `freezing` in torch 2.13: measured no faster than without)."""
-    import contextlib
-
     if not settings:
         return contextlib.nullcontext()
     from torch._inductor import config as inductor_config
@@ -242,8 +241,6 @@ def _eager_backward_lowering():
 
         return functorch_config.patch(force_non_lazy_backward_lowering=True)
     except (ImportError, AttributeError):  # other torch versions: backward stays lazy
-        import contextlib
-
         return contextlib.nullcontext()
 
 

@@ -9,10 +9,10 @@ a plain matrix product: 2-5x faster on those layers, forward and backward, fp32 
 
 `SmallMapConv2d` and `SmallMapConvTranspose2d` are nn.Conv2d / nn.ConvTranspose2d with that
 forward when the product's small side (output pixels of a convolution, input pixels of a
-transposed one) has at most `SMALL_MAP_PIXELS` pixels, and the library path otherwise. A
-transposed convolution to very few channels (a U-Net's RGB output layer) takes it at any size. They add
-no state: parameters, buffers and state_dict keys are those of the torch modules, so
-checkpoints do not change. tests/test_smallconv.py checks values and gradients against torch.
+transposed one) has at most `SMALL_MAP_PIXELS` pixels, and the library path otherwise. Layers
+with very few outputs per pixel (`FEW_OUTPUTS`: an RGB output layer, a PatchGAN's last layer)
+take a matmul path at any size. They add no state: parameters, buffers and state_dict keys are
+those of the torch modules, so checkpoints do not change. tests/test_smallconv.py checks values and gradients against torch.
 """
 
 from __future__ import annotations
