@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,27 @@ def test_cli_reports_config_errors(capsys: pytest.CaptureFixture):
     assert "model.generator.norm" in err and "'batch', 'syncbatch', 'instance', 'none'" in err
     assert main(["train", "missing.yaml", "--dry-run"]) == 2
     assert "recipe missing.yaml does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.log_every=0", "train.log_every=0 is out of range: it must be >= 1"),
+        ("train.checkpoint_every=0", "train.checkpoint_every=0 is out of range: it must be >= 1"),
+        ("train.steps=-3", "train.steps=-3 is out of range: it must be >= 1"),
+        ("train.batch_size=0", "train.batch_size=0 is out of range: it must be >= 1"),
+        ("train.beta1=1.5", "train.beta1=1.5 is out of range: it must be from 0 to 1"),
+        ("data.crop_size=4", "data.crop_size=4 is out of range: it must be >= 8"),
+    ],
+)
+def test_shared_settings_are_range_checked(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build_config(parse_overrides([override]))
+
+
+def test_cli_refuses_bad_ranges_with_a_one_line_error(tmp_path, capsys):
+    for args in (["--steps", "-3"], ["--batch-size", "0"], ["train.log_every=0"]):
+        code = main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), *args])
+        err = capsys.readouterr().err
+        assert code == 2 and "out of range" in err and "Traceback" not in err, (args, err)
+    assert not (tmp_path / "r").exists()
