@@ -17,6 +17,7 @@ from pixmorph.cli import main
 from pixmorph.color import greyscale, image_to_lab, lab_to_image, lab_to_rgb, rgb_to_lab
 from pixmorph.data import png16, synth
 from pixmorph.data.images import is_greyscale, read_image
+from pixmorph.data.load_options import LoadOptions
 from pixmorph.data.single import SingleDataset
 from pixmorph.errors import ConfigError
 from pixmorph.methods.colorization import Colorization, LabColorizer
@@ -196,7 +197,7 @@ def test_real_set14_greyscale_files_are_skipped() -> None:
     folder = SHARED_DATA / "sr" / "Set14"
     if not folder.is_dir():
         pytest.skip(f"{folder} is absent (shared data)")
-    ds = SingleDataset(folder, colour_only=True, crop_size=64, load_size=72)
+    ds = SingleDataset(folder, colour_only=True, options=LoadOptions(crop_size=64, load_size=72))
     # bridge.png is stored greyscale, man.png as RGB with equal channels
     assert sorted(p.name for p in ds.greyscale_skipped) == ["bridge.png", "man.png"]
     assert len(ds) == 12

@@ -18,6 +18,7 @@ from pixmorph import metrics
 from pixmorph.checkpoint import load_checkpoint
 from pixmorph.cli import main as cli
 from pixmorph.data.aligned import AlignedDataset
+from pixmorph.data.load_options import LoadOptions
 from pixmorph.data.unaligned import UnalignedDataset
 from pixmorph.errors import ConfigError, DataError
 from pixmorph.methods.cyclegan import CycleGAN, CycleGANConfig
@@ -235,9 +236,8 @@ def test_other_gan_losses_train(unpaired_root: Path, tmp_path: Path, mode: str) 
 
 
 def test_unaligned_draws_b_independently_and_reproducibly(unpaired_root: Path) -> None:
-    ds = UnalignedDataset(
-        unpaired_root / "trainA", unpaired_root / "trainB", crop_size=32, load_size=36
-    )
+    opt = LoadOptions(crop_size=32, load_size=36)
+    ds = UnalignedDataset(unpaired_root / "trainA", unpaired_root / "trainB", options=opt)
     n_a = len(ds.images_a)
     first = [ds[k]["path_b"] for k in range(3 * n_a)]
     assert first == [ds[k]["path_b"] for k in range(3 * n_a)]  # a pure function of the key

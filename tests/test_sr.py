@@ -20,6 +20,7 @@ from pixmorph.config import merge
 from pixmorph.data import synth
 from pixmorph.data.hr import HRDataset
 from pixmorph.data.images import to_tensor
+from pixmorph.data.load_options import LoadOptions
 from pixmorph.errors import CheckpointError, ConfigError
 from pixmorph.evaluation.paired import evaluate_paired
 from pixmorph.inference.loading import load_generator
@@ -133,18 +134,18 @@ def test_hr_dataset_makes_lr_by_bicubic_from_the_modcropped_hr(tmp_path):
     folder.mkdir()
     hr = synth.render_detail(np.random.default_rng(5), 67)
     hr.crop((0, 0, 67, 61)).save(folder / "odd.png")
-    whole = HRDataset(folder, scale=3, train=False)[0]
+    whole = HRDataset(folder, scale=3, options=LoadOptions(train=False))[0]
     assert whole["b"].shape == (3, 60, 66)  # cropped to multiples of 3 from the top-left
     expected_lr = hr.crop((0, 0, 66, 60)).resize((22, 20), Image.Resampling.BICUBIC)
     torch.testing.assert_close(whole["a"], to_tensor(expected_lr), atol=0, rtol=0)
 
-    crops = HRDataset(folder, scale=3, crop_size=24, train=True, seed=1)
+    crops = HRDataset(folder, scale=3, options=LoadOptions(crop_size=24, seed=1))
     a, b = crops[4], crops[4]
     assert a["a"].shape == (3, 8, 8) and a["b"].shape == (3, 24, 24)
     torch.testing.assert_close(a["b"], b["b"])  # a key always gives the same crop
     assert not torch.equal(crops[4]["b"], crops[5]["b"])
     with pytest.raises(Exception, match="multiple of the scale"):
-        HRDataset(folder, scale=3, crop_size=32)
+        HRDataset(folder, scale=3, options=LoadOptions(crop_size=32))
 
 
 def _direct_bicubic_psnr_y(path: Path, scale: int) -> float:

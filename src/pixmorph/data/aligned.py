@@ -12,9 +12,10 @@ import numpy as np
 from PIL import Image
 from torch import Tensor
 
-from pixmorph.data.base import ImageFiles, KeyedDataset
-from pixmorph.data.images import check_channels, list_images, match_channels, to_tensor
-from pixmorph.data.transforms import CENTRE, Augment, draw_augment, preprocess
+from pixmorph.data.base import KeyedDataset
+from pixmorph.data.images import check_channels, match_channels, to_tensor
+from pixmorph.data.load_options import DEFAULT_OPTIONS, LoadOptions
+from pixmorph.data.transforms import Augment
 from pixmorph.errors import DataError
 
 
@@ -51,29 +52,14 @@ class AlignedDataset(KeyedDataset):
         direction: str = "AtoB",
         in_channels: int = 3,
         out_channels: int = 3,
-        preprocess_mode: str = "resize_and_crop",
-        load_size: int = 286,
-        crop_size: int = 256,
-        flip: bool = True,
-        train: bool = True,
-        seed: int = 0,
-        verify: bool = True,
-        skip_bad: bool = False,
-        cache: bool = False,
-        max_images: int = 0,
+        options: LoadOptions = DEFAULT_OPTIONS,
     ) -> None:
         if direction not in ("AtoB", "BtoA"):
             raise DataError(f"direction must be AtoB or BtoA, got {direction!r}")
-        files = list_images(folder)
-        if max_images:
-            files = files[:max_images]
+        self.opt = options
         self.direction = direction
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.images = ImageFiles(
-            files, check=self._check, verify=verify, skip_bad=skip_bad, cache=cache
-        )
-        self.mode, self.load_size, self.crop_size = preprocess_mode, load_size, crop_size
-        self.flip, self.train, self.seed = flip, train, seed
+        self.images = options.image_files(options.files(folder), check=self._check)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -86,14 +72,14 @@ class AlignedDataset(KeyedDataset):
 
     def _half(self, x: Tensor, channels: int, option: str, aug: Augment, name: str) -> Tensor:
         x = match_channels(x, channels, name, option)
-        return preprocess(x, self.mode, self.load_size, self.crop_size, aug, name)
+        return self.opt.prepare(x, aug, name)
 
     def __getitem__(self, key: int) -> dict[str, Tensor | str]:
         i = key % len(self.images)
         path = self.images.files[i]
         left, right = split_halves(to_tensor(self.images.load(i)))
         a, b = (left, right) if self.direction == "AtoB" else (right, left)
-        aug = draw_augment(self.rng(key), self.flip) if self.train else CENTRE
+        aug = self.opt.augment(self.rng(key))
         name = str(path)
         return {
             "a": self._half(a, self.in_channels, "data.in_channels", aug, name),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -79,7 +80,7 @@ class ImageFiles:
 class KeyedDataset(Dataset):
     """A dataset indexed by sampler keys: key % len picks the item, the key seeds its randomness."""
 
-    seed: int = 0
+    opt: Any  # the LoadOptions the dataset reads with (its seed keys the randomness)
     paired: bool = True  # False when "b" is not the target of "a" (nothing to evaluate against)
 
     def __len__(self) -> int:
@@ -87,4 +88,4 @@ class KeyedDataset(Dataset):
 
     def rng(self, key: int) -> np.random.Generator:
         """The random generator of one draw of one sample."""
-        return np.random.default_rng([self.seed, key])
+        return np.random.default_rng([self.opt.seed, key])

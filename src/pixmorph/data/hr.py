@@ -17,16 +17,15 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from pixmorph.data.base import ImageFiles, KeyedDataset
+from pixmorph.data.base import KeyedDataset
 from pixmorph.data.images import (
     PEAK,
     check_channels,
     from_tensor,
-    list_images,
     match_channels,
     to_tensor,
 )
-from pixmorph.data.transforms import draw_augment
+from pixmorph.data.load_options import LoadOptions
 from pixmorph.errors import DataError
 
 BICUBIC = Image.Resampling.BICUBIC
@@ -61,6 +60,10 @@ def bicubic_upscale(lr: Tensor, size: tuple[int, int]) -> Tensor:
     return torch.stack([to_tensor(bicubic_resize(from_tensor(t), (w, h))) for t in lr])
 
 
+# SRResNet's published 96x96 HR crops
+HR_OPTIONS = LoadOptions(crop_size=96)
+
+
 class HRDataset(KeyedDataset):
     """Yields {"a": LR, "b": HR, "path"}: random HR crops when training, whole images otherwise."""
 
@@ -69,16 +72,10 @@ class HRDataset(KeyedDataset):
         folder: str | Path,
         *,
         scale: int,
-        crop_size: int = 96,
-        train: bool = True,
-        flip: bool = True,
         channels: int = 3,
-        seed: int = 0,
-        verify: bool = True,
-        skip_bad: bool = False,
-        cache: bool = False,
-        max_images: int = 0,
+        options: LoadOptions = HR_OPTIONS,
     ) -> None:
+        crop_size, train = options.crop_size, options.train
         if scale < 1:
             raise DataError(f"scale must be >= 1, got {scale}")
         if train and crop_size % scale:
@@ -86,14 +83,10 @@ class HRDataset(KeyedDataset):
                 f"the HR crop size {crop_size} must be a multiple of the scale {scale} "
                 f"(e.g. {crop_size - crop_size % scale or scale})"
             )
-        files = list_images(folder)
-        if max_images:
-            files = files[:max_images]
+        self.opt = options
         self.scale, self.crop_size, self.train = scale, crop_size, train
-        self.flip, self.seed, self.channels = flip, seed, channels
-        self.images = ImageFiles(
-            files, check=self._check, verify=verify, skip_bad=skip_bad, cache=cache
-        )
+        self.channels = channels
+        self.images = options.image_files(options.files(folder), check=self._check)
 
     def _check(self, path: Path, pixels: np.ndarray) -> None:
         check_channels(path, pixels.shape[2], self.channels, "data.in_channels")
@@ -116,7 +109,7 @@ class HRDataset(KeyedDataset):
         h, w = pixels.shape[:2]
         if not self.train:
             return pixels[: h - h % self.scale, : w - w % self.scale]
-        aug = draw_augment(self.rng(key), self.flip)
+        aug = self.opt.augment(self.rng(key))
         s = self.crop_size
         x0, y0 = round(aug.crop_x * (w - s)), round(aug.crop_y * (h - s))
         crop = pixels[y0 : y0 + s, x0 : x0 + s]

@@ -44,7 +44,7 @@ def aligned(cfg: Config, train: bool, root: str | None = None) -> AlignedDataset
         direction=d.direction,
         in_channels=d.in_channels,
         out_channels=d.out_channels,
-        **LoadOptions.of(cfg, train).kwargs(),
+        options=LoadOptions.of(cfg, train),
     )
 
 
@@ -57,7 +57,7 @@ def unaligned_folders(cfg: Config, folder_a: Path, folder_b: Path, train: bool) 
         a_channels=d.in_channels,
         b_channels=d.out_channels,
         direction=d.direction if not train else "AtoB",
-        **LoadOptions.of(cfg, train).kwargs(),
+        options=LoadOptions.of(cfg, train),
     )
 
 
@@ -92,7 +92,7 @@ def single(
         split_folder(cfg, train, root),
         channels=cfg.data.in_channels,
         colour_only=colour_only,
-        **LoadOptions.of(cfg, train).kwargs(),
+        options=LoadOptions.of(cfg, train),
     )
 
 
@@ -102,7 +102,7 @@ def hr(cfg: Config, train: bool, root: str | None = None, scale: int = 4) -> HRD
         split_folder(cfg, train, root),
         scale=scale,
         channels=cfg.data.in_channels,
-        **LoadOptions.of(cfg, train).kwargs(resize=False),
+        options=LoadOptions.of(cfg, train),
     )
 
 

@@ -1,30 +1,38 @@
-"""How a method's dataset reads and augments images: one place that turns DataConfig into them."""
+"""How a dataset reads and augments images: one object built from DataConfig, taken by every
+dataset."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+from torch import Tensor
+
 from pixmorph.config import Config
+from pixmorph.data.base import ImageFiles
+from pixmorph.data.images import list_images
+from pixmorph.data.transforms import CENTRE, Augment, draw_augment, preprocess
 
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """The reading settings every dataset constructor takes, for training or evaluation.
+    """The reading settings of a dataset, for training or evaluation.
 
     Evaluation reads deterministically: resize to the crop size (no random crop), no flip.
     """
 
-    preprocess_mode: str
-    load_size: int
-    crop_size: int
-    flip: bool
-    train: bool
-    seed: int
-    verify: bool
-    skip_bad: bool
-    cache: bool
-    max_images: int
+    preprocess_mode: str = "resize_and_crop"
+    load_size: int = 286
+    crop_size: int = 256
+    flip: bool = True
+    train: bool = True
+    seed: int = 0
+    verify: bool = True
+    skip_bad: bool = False
+    cache: bool = False
+    max_images: int = 0
 
     @classmethod
     def of(cls, cfg: Config, train: bool) -> LoadOptions:
@@ -42,9 +50,22 @@ class LoadOptions:
             max_images=d.max_images,
         )
 
-    def kwargs(self, resize: bool = True) -> dict[str, Any]:
-        """Keyword arguments for a dataset; resize=False for those that never resize (SR)."""
-        out = asdict(self)
-        if not resize:
-            del out["preprocess_mode"], out["load_size"]
-        return out
+    def files(self, folder: str | Path) -> list[Path]:
+        """The image files of a folder, at most max_images of them."""
+        files = list_images(folder)
+        return files[: self.max_images] if self.max_images else files
+
+    def image_files(self, files: list[Path], **kw: Any) -> ImageFiles:
+        """Files checked (verify), skipped when bad (skip_bad) and cached as these options say."""
+        return ImageFiles(files, verify=self.verify, skip_bad=self.skip_bad, cache=self.cache, **kw)
+
+    def augment(self, rng: np.random.Generator) -> Augment:
+        """A random crop position and flip when training, the centre otherwise."""
+        return draw_augment(rng, self.flip) if self.train else CENTRE
+
+    def prepare(self, x: Tensor, aug: Augment, name: str) -> Tensor:
+        """Resize and crop (C, H, W) as preprocess_mode says."""
+        return preprocess(x, self.preprocess_mode, self.load_size, self.crop_size, aug, name)
+
+
+DEFAULT_OPTIONS = LoadOptions()

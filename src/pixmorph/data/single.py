@@ -8,15 +8,14 @@ from pathlib import Path
 import numpy as np
 from torch import Tensor
 
-from pixmorph.data.base import ImageFiles, KeyedDataset
+from pixmorph.data.base import KeyedDataset
 from pixmorph.data.images import (
     check_channels,
     is_greyscale,
-    list_images,
     match_channels,
     to_tensor,
 )
-from pixmorph.data.transforms import CENTRE, draw_augment, preprocess
+from pixmorph.data.load_options import DEFAULT_OPTIONS, LoadOptions
 
 log = logging.getLogger(__name__)
 
@@ -30,29 +29,16 @@ class SingleDataset(KeyedDataset):
         *,
         channels: int = 3,
         colour_only: bool = False,
-        preprocess_mode: str = "resize_and_crop",
-        load_size: int = 286,
-        crop_size: int = 256,
-        flip: bool = True,
-        train: bool = True,
-        seed: int = 0,
-        verify: bool = True,
-        skip_bad: bool = False,
-        cache: bool = False,
-        max_images: int = 0,
+        options: LoadOptions = DEFAULT_OPTIONS,
     ) -> None:
-        files = list_images(folder)
-        if max_images:
-            files = files[:max_images]
+        self.opt = options
+        files = options.files(folder)
         self.channels = channels
-        self.images = ImageFiles(
+        self.images = options.image_files(
             files,
             check=self._check,
             keep=(lambda pixels: not is_greyscale(pixels)) if colour_only else None,
             left_out_as="greyscale (colorization learns from colour images only)",
-            verify=verify,
-            skip_bad=skip_bad,
-            cache=cache,
         )
         self.greyscale_skipped = list(self.images.left_out)
         if self.greyscale_skipped:
@@ -63,8 +49,6 @@ class SingleDataset(KeyedDataset):
                 len(files),
                 self.greyscale_skipped[0].name,
             )
-        self.mode, self.load_size, self.crop_size = preprocess_mode, load_size, crop_size
-        self.flip, self.train, self.seed = flip, train, seed
 
     def _check(self, path: Path, pixels: np.ndarray) -> None:
         check_channels(path, pixels.shape[2], self.channels, "data.in_channels")
@@ -76,6 +60,5 @@ class SingleDataset(KeyedDataset):
         i = key % len(self.images)
         path = str(self.images.files[i])
         x = match_channels(to_tensor(self.images.load(i)), self.channels, path)
-        aug = draw_augment(self.rng(key), self.flip) if self.train else CENTRE
-        x = preprocess(x, self.mode, self.load_size, self.crop_size, aug, path)
+        x = self.opt.prepare(x, self.opt.augment(self.rng(key)), path)
         return {"image": x, "path": path}

@@ -9,8 +9,9 @@ import numpy as np
 from torch import Tensor
 
 from pixmorph.data.base import ImageFiles, KeyedDataset
-from pixmorph.data.images import check_channels, list_images, match_channels, to_tensor
-from pixmorph.data.transforms import CENTRE, Augment, draw_augment, preprocess
+from pixmorph.data.images import check_channels, match_channels, to_tensor
+from pixmorph.data.load_options import DEFAULT_OPTIONS, LoadOptions
+from pixmorph.data.transforms import CENTRE, Augment
 from pixmorph.errors import DataError
 
 
@@ -82,30 +83,20 @@ class UnalignedDataset(KeyedDataset):
         a_channels: int = 3,
         b_channels: int = 3,
         direction: str = "AtoB",
-        preprocess_mode: str = "resize_and_crop",
-        load_size: int = 286,
-        crop_size: int = 256,
-        flip: bool = True,
-        train: bool = True,
-        seed: int = 0,
-        verify: bool = True,
-        skip_bad: bool = False,
-        cache: bool = False,
-        max_images: int = 0,
+        options: LoadOptions = DEFAULT_OPTIONS,
     ) -> None:
         if direction not in ("AtoB", "BtoA"):
             raise DataError(f"direction must be AtoB or BtoA, got {direction!r}")
         self.folder_a, self.folder_b = Path(folder_a), Path(folder_b)
-        files_a, files_b = list_images(folder_a), list_images(folder_b)
-        if max_images:
-            files_a, files_b = files_a[:max_images], files_b[:max_images]
+        self.opt = options
         self.a_channels, self.b_channels = a_channels, b_channels
-        kw = {"verify": verify, "skip_bad": skip_bad, "cache": cache}
-        self.images_a = ImageFiles(files_a, check=_channel_check(a_channels, "in"), **kw)
-        self.images_b = ImageFiles(files_b, check=_channel_check(b_channels, "out"), **kw)
+        self.images_a = options.image_files(
+            options.files(folder_a), check=_channel_check(a_channels, "in")
+        )
+        self.images_b = options.image_files(
+            options.files(folder_b), check=_channel_check(b_channels, "out")
+        )
         self.direction = direction
-        self.mode, self.load_size, self.crop_size = preprocess_mode, load_size, crop_size
-        self.flip, self.train, self.seed = flip, train, seed
 
     def __len__(self) -> int:
         # an epoch covers the larger domain; the smaller one repeats within it
@@ -118,13 +109,13 @@ class UnalignedDataset(KeyedDataset):
     def _load(self, images: ImageFiles, i: int, channels: int, side: str, aug: Augment) -> Tensor:
         name = str(images.files[i])
         x = match_channels(to_tensor(images.load(i)), channels, name, f"data.{side}_channels")
-        return preprocess(x, self.mode, self.load_size, self.crop_size, aug, name)
+        return self.opt.prepare(x, aug, name)
 
     def __getitem__(self, key: int) -> dict[str, Tensor | str]:
         i = key % len(self.images_a)
-        if self.train:
+        if self.opt.train:
             rng = self.rng(key)
-            aug_a, aug_b = draw_augment(rng, self.flip), draw_augment(rng, self.flip)
+            aug_a, aug_b = self.opt.augment(rng), self.opt.augment(rng)
             j = int(rng.integers(len(self.images_b)))
         else:
             aug_a = aug_b = CENTRE
