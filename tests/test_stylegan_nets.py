@@ -197,7 +197,7 @@ def test_style_mixing_at_fine_layers_changes_only_fine_scales() -> None:
         fine_k = g.num_ws - 2  # the last 32x32 conv and the toRGB take the second w
         fine = g(z1, z2=z2, mix_layer=fine_k, noise_mode="const")
         assert torch.allclose(fine, g.synthesis(mix_ws(ws1, ws2, fine_k), "const"))
-        coarse = g.synthesis(mix_ws(ws1, ws2, 1), "const") - base
+        coarse = g.synthesis(mix_ws(ws1, ws2, 1), "const")
         # the coarse path (the image up to 16x16) is untouched by the switched styles
         fine_ws = mix_ws(ws1, ws2, fine_k)
         assert torch.equal(g.synthesis(fine_ws, "const", 16), g.synthesis(ws1, "const", 16))
@@ -209,7 +209,7 @@ def test_style_mixing_at_fine_layers_changes_only_fine_scales() -> None:
     # switch, and loses it when all but the first switch. Energy alone would not show this: the
     # fine styles also shift colours (low frequencies), in trained StyleGANs too.
     assert low_pass_correlation(fine, base) > 0.8
-    assert low_pass_correlation(coarse + base, base) < low_pass_correlation(fine, base) - 0.2
+    assert low_pass_correlation(coarse, base) < low_pass_correlation(fine, base) - 0.2
 
 
 def test_fixed_noise_is_deterministic_and_fine_noise_changes_fine_detail() -> None:

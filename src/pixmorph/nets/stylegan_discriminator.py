@@ -20,7 +20,9 @@ def minibatch_stddev(x: Tensor, group: int = 4, features: int = 1) -> Tensor:
         g -= 1
     if c % features:
         raise ValueError(f"mbstd features ({features}) must divide the channels ({c})")
-    y = x.float().reshape(g, -1, features, c // features, h, w)  # (G, M, F, c/F, H, W)
+    # statistics in at least fp32 (a half-precision variance of near-equal samples is noise)
+    y = x.to(torch.promote_types(x.dtype, torch.float32))
+    y = y.reshape(g, -1, features, c // features, h, w)  # (G, M, F, c/F, H, W)
     y = (y - y.mean(dim=0)).square().mean(dim=0)  # variance over each group: (M, F, c/F, H, W)
     y = (y + 1e-8).sqrt().mean(dim=(2, 3, 4))  # (M, F)
     y = y.to(x.dtype).reshape(-1, features, 1, 1).repeat(g, 1, h, w)  # (B, F, H, W)
