@@ -29,6 +29,8 @@ Modulation = Literal["demod", "adain"]
 
 def channels_at(res: int, channel_base: int, channel_max: int) -> int:
     """Feature maps at a resolution: min(channel_base / res, channel_max)."""
+    # The default channel_base 32768 gives the published widths: 512 up to 64 px, then halving
+    # to 32 at 1024. (The papers' fmap_base of 16384 is divided by res / 2, not by res.)
     return min(channel_base // res, channel_max)
 
 
