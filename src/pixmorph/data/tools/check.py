@@ -9,17 +9,17 @@ from typing import Any
 
 from PIL import Image
 
-from pixmorph.data.images import DataError
 from pixmorph.data.tools.files import (
     by_stem,
+    decode_file,
     existing_folder,
     image_files,
     other_files,
-    read_image,
     relative,
     splits,
 )
 from pixmorph.data.tools.report import SHOWN, Track, untracked
+from pixmorph.errors import DataError
 
 MODES = ("aligned", "unaligned", "single")
 UNALIGNED_REQUIRED = ("trainA", "trainB")
@@ -192,7 +192,7 @@ def check(root: str | Path, mode: str = "aligned", *, track: Track = untracked) 
             result.notes.append(f"{stats.other_files} non-image file(s) in {name or '.'}/ ignored")
     for stats, f, layout in track(jobs):
         try:
-            img = read_image(f)
+            img = decode_file(f)
         except DataError as e:
             result.problem("unreadable or corrupt", f"{relative(f, root)} ({e.__cause__})")
             continue

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from pixmorph.data.images import IMAGE_EXTENSIONS, DataError
+from pixmorph.data.images import IMAGE_EXTENSIONS
 from pixmorph.data.tools.report import Report
+from pixmorph.errors import DataError
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -76,7 +77,7 @@ def by_stem(files: list[Path]) -> Named:
     return named
 
 
-def read_image(path: Path) -> Image.Image:
+def decode_file(path: Path) -> Image.Image:
     """Decode a file fully, keeping its mode; a DataError naming the file when that fails."""
     try:
         with Image.open(path) as img:
@@ -99,7 +100,7 @@ def relative(path: Path, root: Path) -> str:
 def read_or_skip(path: Path, root: Path, report: Report) -> Image.Image | None:
     """The decoded image, or None after noting the file as unreadable in the report."""
     try:
-        return read_image(path)
+        return decode_file(path)
     except DataError:
         report.skip("unreadable", relative(path, root))
         return None

@@ -15,10 +15,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pixmorph.allocator import resolve_allocator, reuse_freed_memory
-from pixmorph.config import ConfigError, TrainConfig
+from pixmorph.config import TrainConfig
 from pixmorph.device import resolve_precision
-from pixmorph.smallconv import SMALL_MAP_CONVS, restore_torch_convs, use_matmul_for_small_maps
+from pixmorph.errors import ConfigError
+from pixmorph.speed.allocator import resolve_allocator, reuse_freed_memory
+from pixmorph.speed.smallconv import SMALL_MAP_CONVS, restore_torch_convs, use_matmul_for_small_maps
 
 log = logging.getLogger(__name__)
 
@@ -42,22 +43,12 @@ class SpeedPlan:
 COMPILE_MIN_STEPS = 2000
 
 
-def compile_pays(cfg: Any) -> bool:
-    """Whether compiling pays for a recipe's networks: measured for the ResNet generators.
-
-    On U-Nets (pix2pix) it gained nothing measurable; the ResNets' many normalisation, padding
-    and activation steps are what it fuses.
-    """
-    generator = getattr(cfg.model, "generator", None)
-    return str(getattr(generator, "arch", "")).startswith("resnet")
-
-
 def resolve_speed(
     train: TrainConfig, device: torch.device, image_size: int = 256, compile_helps: bool = False
 ) -> SpeedPlan:
     """Turn the `auto` speed settings of `train` into what is fastest on `device`.
 
-    `compile_helps`: the networks are of a kind compiling speeds up (see compile_pays).
+    `compile_helps`: the method's networks are of a kind compiling speeds up (Method.compile_pays).
     """
     precision = resolve_precision(train.precision, device, image_size)
     channels_last = train.channels_last
