@@ -258,13 +258,22 @@ class StyleGenerator(nn.Module):
         noise_mode: NoiseMode = "random",
         resolution: int | None = None,
         alpha: float = 1.0,
-    ) -> Tensor:
-        """Images for z; with z2 and mix_layer, ws[:, mix_layer:] come from z2 (style mixing)."""
-        ws = self.mapping(z, truncation)
+        mix_prob: float = 0.0,
+        update_w_avg: bool = False,
+        return_ws: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Images for z; with z2, ws[:, mix_layer:] come from z2 (style mixing).
+
+        Without mix_layer, z2 is mixed in at a random layer with probability mix_prob (mixing
+        regularization). return_ws: also the ws (B, num_ws, w_dim) the images came from.
+        """
+        ws = self.mapping(z, truncation, update_w_avg=update_w_avg)
         if z2 is not None:
-            if mix_layer is None:
-                raise ValueError(
-                    "StyleGenerator: z2 needs mix_layer (the first layer taken from z2)"
-                )
-            ws = mix_ws(ws, self.mapping(z2, truncation), mix_layer)
-        return self.synthesis(ws, noise_mode, resolution, alpha)
+            ws2 = self.mapping(z2, truncation)
+            ws = (
+                mix_ws(ws, ws2, mix_layer)
+                if mix_layer is not None
+                else random_mix(ws, ws2, mix_prob)
+            )
+        img = self.synthesis(ws, noise_mode, resolution, alpha)
+        return (img, ws) if return_ws else img
