@@ -9,6 +9,7 @@ from pixmorph.methods.cyclegan import CycleGAN
 from pixmorph.methods.pix2pix import Pix2Pix
 from pixmorph.methods.srgan import SRGANMethod
 from pixmorph.methods.srresnet import SRResNetMethod
+from pixmorph.methods.stylegan import StyleGAN
 
 METHODS: dict[str, type[Method]] = {
     "pix2pix": Pix2Pix,
@@ -16,6 +17,7 @@ METHODS: dict[str, type[Method]] = {
     "colorization": Colorization,
     "srresnet": SRResNetMethod,
     "srgan": SRGANMethod,
+    "stylegan": StyleGAN,
 }
 
 
