@@ -220,6 +220,18 @@ class MUNITGenerator(nn.Module):
         return torch.randn(batch, self.style_dim, generator=generator).to(device)
 
 
+class MUNITTranslator(nn.Module):
+    """Cross-domain translation as one module: content of `src`, decoder and style of `dst`."""
+
+    def __init__(self, src: MUNITGenerator, dst: MUNITGenerator) -> None:
+        super().__init__()
+        self.src, self.dst = src, dst
+
+    def forward(self, x: Tensor, style: Tensor) -> Tensor:
+        """(B, C_src, H, W) and styles (B, style_dim) -> (B, C_dst, H, W) in [-1, 1]."""
+        return self.dst.decode(self.src.enc_content(x), style)
+
+
 def init_kaiming(net: nn.Module) -> nn.Module:
     """Kaiming-normal (fan-in) conv and linear weights, zero biases: the published MUNIT G init."""
     for m in net.modules():
