@@ -10,9 +10,9 @@ from PIL import Image
 
 from pixmorph.cli import main
 from pixmorph.data.synth_flood import (
-    CLASSES,
+    FLOOD_CLASSES,
+    FLOOD_PALETTE,
     FOLDERS,
-    PALETTE,
     WATER,
     render_flood_scene,
     write_flood,
@@ -26,7 +26,7 @@ def _load(path: Path) -> np.ndarray:
 
 def _classes(label: np.ndarray) -> np.ndarray:
     """Class index per pixel; fails if a pixel is not a palette colour."""
-    hits = (label[:, :, None, :] == PALETTE[None, None]).all(-1)  # (H, W, K)
+    hits = (label[:, :, None, :] == FLOOD_PALETTE[None, None]).all(-1)  # (H, W, K)
     assert hits.any(-1).all(), "label map holds colours outside the palette"
     return hits.argmax(-1)
 
@@ -43,8 +43,8 @@ def flood(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_palette_is_one_distinct_colour_per_class():
-    assert len(PALETTE) == len(CLASSES)
-    assert len({tuple(c) for c in PALETTE}) == len(CLASSES)
+    assert len(FLOOD_PALETTE) == len(FLOOD_CLASSES)
+    assert len({tuple(c) for c in FLOOD_PALETTE}) == len(FLOOD_CLASSES)
 
 
 def test_layout_counts_and_stems_match(flood: Path):
@@ -71,7 +71,7 @@ def test_masks_and_labels_agree_with_their_images(flood: Path):
             assert classes.shape == mask.shape
             # floodable = road or ground only; dry label maps hold no water
             assert np.isin(
-                classes[mask > 0], [CLASSES.index("road"), CLASSES.index("ground")]
+                classes[mask > 0], [FLOOD_CLASSES.index("road"), FLOOD_CLASSES.index("ground")]
             ).all()
             assert not (classes == WATER).any()
     for path in (flood / "labelB").glob("*.png"):
@@ -97,7 +97,7 @@ def test_water_is_blue_grey_and_sim_style_is_flat():
     sim = render_flood_scene(rng([3, 1]), 64, sim=True)
     classes = _classes(np.asarray(sim.label_dry))
     dry_photo, dry_sim = np.asarray(photo.dry).astype(float), np.asarray(sim.dry).astype(float)
-    ground = classes == CLASSES.index("ground")
+    ground = classes == FLOOD_CLASSES.index("ground")
     # a simulated class is flat, a photo class is textured
     assert dry_sim[ground].std(0).max() < 1.0 < 4.0 < dry_photo[ground].std(0).max()
 

@@ -5,7 +5,7 @@ with windows standing on it, a road running to a vanishing point, grass on both 
 trees. The *floodable region* is the road and grass nearer than a (slightly tilted) water line;
 trees and buildings never reach below it, so flooding changes exactly the masked pixels. A
 flooded scene fills that region with water: blue-grey, murky, with a rippled mirror image of
-what stands above the water line. Label maps paint each class in `PALETTE` (`CLASSES` order).
+what stands above the water line. Label maps paint each class in `FLOOD_PALETTE` (`FLOOD_CLASSES` order).
 A *simulated* scene is the same kind of street rendered like a game engine would without
 texture work: flat saturated colours, no clouds, no grain, flat water.
 
@@ -43,12 +43,12 @@ from PIL import Image, ImageFilter
 
 from pixmorph.data.synth import _check_size, _grid, _name, _prepare, _splits, _summary, _upsample
 
-CLASSES = ("sky", "building", "road", "ground", "vegetation", "water")
-SKY, BUILDING, ROAD, GROUND, VEGETATION, WATER = range(len(CLASSES))
-PALETTE = np.array(
+FLOOD_CLASSES = ("sky", "building", "road", "ground", "vegetation", "water")
+SKY, BUILDING, ROAD, GROUND, VEGETATION, WATER = range(len(FLOOD_CLASSES))
+FLOOD_PALETTE = np.array(
     [[70, 130, 180], [150, 60, 40], [128, 64, 128], [200, 200, 60], [40, 160, 40], [0, 60, 255]],
     dtype=np.uint8,
-)  # label colour of each class, in CLASSES order
+)  # label colour of each class, in FLOOD_CLASSES order
 FLOODABLE = (ROAD, GROUND)
 # Flat colours of the simulated style: saturated and a little cyan-tinted, one per class.
 _SIM_COLOURS = np.array(
@@ -106,7 +106,7 @@ class FloodScene:
     dry: Image.Image  # RGB
     flooded: Image.Image  # RGB, equal to `dry` outside `mask`
     mask: Image.Image  # L, 255 inside the floodable region
-    label_dry: Image.Image  # RGB, PALETTE colours
+    label_dry: Image.Image  # RGB, FLOOD_PALETTE colours
     label_flooded: Image.Image  # RGB, WATER inside the mask
 
 
@@ -297,8 +297,8 @@ def render_flood_scene(rng: np.random.Generator, size: int, sim: bool = False) -
         dry=rgb(dry),
         flooded=rgb(flooded),
         mask=Image.fromarray((mask * 255).astype(np.uint8)),  # 2-D uint8: mode L
-        label_dry=Image.fromarray(PALETTE[classes]),
-        label_flooded=Image.fromarray(PALETTE[wet]),
+        label_dry=Image.fromarray(FLOOD_PALETTE[classes]),
+        label_flooded=Image.fromarray(FLOOD_PALETTE[wet]),
     )
 
 
