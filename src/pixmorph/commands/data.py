@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pixmorph.commands.data_tools import TOOLS
-from pixmorph.data import synth
+from pixmorph.data import synth, synth_flood
 from pixmorph.errors import ConfigError
 
 
@@ -33,6 +33,11 @@ def add_parser(sub: Any) -> None:
     kind.add_argument(
         "--hr", action="store_true", help="single detail-rich images, for super-resolution"
     )
+    kind.add_argument(
+        "--flood",
+        action="store_true",
+        help="streets dry (A) and flooded (B) with flood masks and label maps, for MUNIT",
+    )
     s.add_argument("--overwrite", action="store_true", help="write into a non-empty folder")
     s.set_defaults(run=run_synth)
     for tool in TOOLS:
@@ -45,6 +50,8 @@ def run_synth(args: argparse.Namespace) -> int:
     write = (
         synth.write_unpaired if args.unpaired else synth.write_hr if args.hr else synth.write_paired
     )
+    if args.flood:
+        write = synth_flood.write_flood
     summary = write(
         Path(args.out),
         n=args.n,

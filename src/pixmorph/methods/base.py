@@ -233,7 +233,9 @@ class Method(nn.Module):
             with self.autocast():
                 x = x.to(self.device)
                 if gen.style_dim:
-                    style = torch.randn(x.shape[0], gen.style_dim, device=self.device)
+                    # the zero code (the style prior's mean), as the Translator uses by default,
+                    # so a trained method and its saved checkpoint translate alike
+                    style = torch.zeros(x.shape[0], gen.style_dim, device=self.device)
                     return module(x, style).float()
                 return module(x).float()
         finally:

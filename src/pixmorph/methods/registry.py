@@ -6,6 +6,7 @@ from pixmorph.errors import ConfigError
 from pixmorph.methods.base import Method
 from pixmorph.methods.colorization import Colorization
 from pixmorph.methods.cyclegan import CycleGAN
+from pixmorph.methods.munit import MUNIT
 from pixmorph.methods.pix2pix import Pix2Pix
 from pixmorph.methods.srgan import SRGANMethod
 from pixmorph.methods.srresnet import SRResNetMethod
@@ -14,6 +15,7 @@ from pixmorph.methods.stylegan import StyleGAN
 METHODS: dict[str, type[Method]] = {
     "pix2pix": Pix2Pix,
     "cyclegan": CycleGAN,
+    "munit": MUNIT,
     "colorization": Colorization,
     "srresnet": SRResNetMethod,
     "srgan": SRGANMethod,

@@ -1,0 +1,232 @@
+"""MUNIT: multimodal unpaired translation by swapping style codes between two auto-encoders.
+
+Each domain has a generator that splits an image into a content code and a style code. A -> B
+keeps the content of an A image and decodes it with domain B's decoder and a style code drawn
+from N(0, I) (or taken from a B example), so one input has many outputs. Losses, as published:
+image reconstruction (10), content and style code reconstruction (1 each), optional cycle
+reconstruction, and a multi-scale LSGAN per domain (1).
+
+The flood ("climate") variant adds, when the data holds flood masks (`maskA/` beside `trainA/`):
+`lambda_keep` x masked_l1(fake_b, real_a, mask_a), which makes A -> B keep every pixel outside
+the floodable region and leaves the region itself free to change.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from pixmorph.config import Config, ranged
+from pixmorph.data.flood import MaskedUnalignedDataset
+from pixmorph.data.load_options import LoadOptions
+from pixmorph.data.unaligned import domain_folders
+from pixmorph.errors import ConfigError
+from pixmorph.methods.base import (
+    Batch,
+    Generator,
+    Method,
+    OptimizerSpec,
+    Panel,
+    set_requires_grad,
+)
+from pixmorph.munit_losses import masked_l1, ms_d_loss, ms_g_loss
+from pixmorph.nets.blocks import init_weights
+from pixmorph.nets.munit import (
+    MultiScaleDiscriminator,
+    MUNITGenerator,
+    MUNITTranslator,
+    init_kaiming,
+)
+
+
+@dataclass
+class MUNITConfig:
+    """MUNIT settings; defaults are the published ones (the authors' edges2shoes recipe)."""
+
+    dim: int = ranged(64, 1)  # generator width after the first conv
+    style_dim: int = ranged(8, 1)
+    n_down: int = ranged(2, 1)  # content downsamplings (and decoder upsamplings)
+    n_res: int = ranged(4, 0)  # residual blocks in the content encoder and the decoder
+    mlp_dim: int = ranged(256, 1)
+    dis_dim: int = ranged(64, 1)
+    dis_layers: int = ranged(4, 1)
+    num_scales: int = ranged(3, 1)
+    weight_decay: float = ranged(1e-4, 0.0)
+    gan_w: float = ranged(1.0, 0.0)
+    recon_x_w: float = ranged(10.0, 0.0)  # x -> (c, s) -> x
+    recon_s_w: float = ranged(1.0, 0.0)  # the random style survives a translation
+    recon_c_w: float = ranged(1.0, 0.0)  # the content survives a translation
+    recon_x_cyc_w: float = ranged(0.0, 0.0)  # A -> B -> A with the original style; 0: off
+    lambda_keep: float = ranged(0.0, 0.0)  # flood variant: keep pixels outside mask_a; 0: off
+
+
+class MUNIT(Method):
+    """gen_a, gen_b: one auto-encoder per domain; dis_a, dis_b: multi-scale discriminators."""
+
+    Config = MUNITConfig
+    data_kind = "unaligned"
+    directions = ("AtoB", "BtoA")
+    recipe = "munit.yaml"
+    tiny_settings = {"model": {"dim": 8, "mlp_dim": 16, "n_res": 1, "dis_dim": 8, "num_scales": 2}}
+
+    @classmethod
+    def default_overrides(cls) -> dict[str, Any]:
+        # Adam 1e-4 (0.5, 0.999), halved every 100k steps: the published schedule
+        return {
+            "out": "runs/munit",
+            "train": {"lr": 1e-4, "lr_policy": "step", "lr_step_every": 100_000, "lr_gamma": 0.5},
+        }
+
+    @classmethod
+    def resolve(cls, cfg: Config) -> Config:
+        m: MUNITConfig = cfg.model
+        multiple = 2**m.n_down
+        if cfg.data.crop_size % multiple:
+            raise ConfigError(
+                f"data.crop_size={cfg.data.crop_size} must be a multiple of {multiple} "
+                f"(2**model.n_down) for MUNIT"
+            )
+        return cfg
+
+    @classmethod
+    def make_dataset(cls, cfg: Config, train: bool, root: str | None = None) -> Dataset:
+        """The unaligned domains; with model.lambda_keep > 0 also each A image's flood mask."""
+        if not (train and cfg.model.lambda_keep > 0):
+            return super().make_dataset(cfg, train, root)
+        d = cfg.data
+        folder_a, folder_b = domain_folders(root or d.root, d.root_a, d.root_b, "train")
+        mask_folder = Path(d.root_a).parent / "maskA" if d.root_a else Path(root or d.root, "maskA")
+        if not mask_folder.is_dir():
+            raise ConfigError(
+                f"model.lambda_keep > 0 needs flood masks in {mask_folder} (same stems as "
+                f"{folder_a}); make a flood set with `pixmorph data synth --flood` or set "
+                "model.lambda_keep=0"
+            )
+        opts = LoadOptions.of(cfg, train).kwargs()
+        return MaskedUnalignedDataset(folder_a, folder_b, mask_folder, a_channels=d.in_channels,
+                                      b_channels=d.out_channels, **opts)  # fmt: skip
+
+    def __init__(self, cfg: Config, device: torch.device, training: bool = True) -> None:
+        super().__init__(cfg, device, training)
+        m: MUNITConfig = cfg.model
+        self.m = m
+        ch_a, ch_b = cfg.data.in_channels, cfg.data.out_channels
+        kw = {"dim": m.dim, "style_dim": m.style_dim, "n_down": m.n_down, "n_res": m.n_res}
+        # Each generator reads and writes its own domain, so both sides use its channels.
+        self.gen_a = init_kaiming(MUNITGenerator(ch_a, ch_a, mlp_dim=m.mlp_dim, **kw)).to(device)
+        self.gen_b = init_kaiming(MUNITGenerator(ch_b, ch_b, mlp_dim=m.mlp_dim, **kw)).to(device)
+        if training:
+            dis = {"dim": m.dis_dim, "n_layers": m.dis_layers, "num_scales": m.num_scales}
+            self.dis_a = init_weights(MultiScaleDiscriminator(ch_a, **dis), 0.02).to(device)
+            self.dis_b = init_weights(MultiScaleDiscriminator(ch_b, **dis), 0.02).to(device)
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        wd = self.m.weight_decay
+        gens = itertools.chain(self.gen_a.parameters(), self.gen_b.parameters())
+        dis = itertools.chain(self.dis_a.parameters(), self.dis_b.parameters())
+        return {"g": OptimizerSpec(gens, weight_decay=wd), "d": OptimizerSpec(dis, weight_decay=wd)}
+
+    def train_step(self, batch: Batch, step: int) -> dict[str, float]:
+        real_a = batch["a"].to(self.device, non_blocking=True)  # (B, C_a, H, W)
+        real_b = batch["b"].to(self.device, non_blocking=True)  # (B, C_b, H, W)
+        m, n = self.m, real_a.shape[0]
+        gen_a, gen_b = self.parallel(self.gen_a), self.parallel(self.gen_b)
+        s_a = torch.randn(n, m.style_dim, device=self.device)  # styles from the prior
+        s_b = torch.randn(n, m.style_dim, device=self.device)
+
+        # G: reconstruct within each domain, translate across, and recover the codes
+        set_requires_grad(self.dis_a, False)
+        set_requires_grad(self.dis_b, False)
+        with self.autocast():
+            c_a, s_a_own = gen_a.encode(real_a)
+            c_b, s_b_own = gen_b.encode(real_b)
+            rec_a, rec_b = gen_a.decode(c_a, s_a_own), gen_b.decode(c_b, s_b_own)
+            fake_a, fake_b = gen_a.decode(c_b, s_a), gen_b.decode(c_a, s_b)
+            c_b_rec, s_a_rec = gen_a.encode(fake_a)
+            c_a_rec, s_b_rec = gen_b.encode(fake_b)
+            gan_a = ms_g_loss(self.dis_a(fake_a))
+            gan_b = ms_g_loss(self.dis_b(fake_b))
+            cyc = m.recon_x_cyc_w > 0
+            cyc_a = gen_a.decode(c_a_rec, s_a_own) if cyc else None
+            cyc_b = gen_b.decode(c_b_rec, s_b_own) if cyc else None
+        losses = {
+            "gan_a": gan_a,
+            "gan_b": gan_b,
+            "recon_x_a": F.l1_loss(rec_a.float(), real_a),
+            "recon_x_b": F.l1_loss(rec_b.float(), real_b),
+            "recon_s_a": F.l1_loss(s_a_rec.float(), s_a),
+            "recon_s_b": F.l1_loss(s_b_rec.float(), s_b),
+            "recon_c_a": F.l1_loss(c_a_rec.float(), c_a.float()),
+            "recon_c_b": F.l1_loss(c_b_rec.float(), c_b.float()),
+        }
+        weights = {"gan": m.gan_w, "recon_x": m.recon_x_w, "recon_s": m.recon_s_w}
+        weights |= {"recon_c": m.recon_c_w, "cyc": m.recon_x_cyc_w, "keep": m.lambda_keep}
+        if cyc:
+            losses["cyc_a"] = F.l1_loss(cyc_a.float(), real_a)
+            losses["cyc_b"] = F.l1_loss(cyc_b.float(), real_b)
+        if m.lambda_keep > 0 and "mask_a" in batch and real_a.shape[1] == real_b.shape[1]:
+            mask_a = batch["mask_a"].to(self.device)  # (B, 1, H, W), 1 = may change
+            losses["keep_a"] = masked_l1(fake_b, real_a, mask_a)
+        loss_g = sum(weights[k.rsplit("_", 1)[0]] * v for k, v in losses.items())
+        self.optimize("g", loss_g)
+
+        # D: real images up, this step's translations down
+        set_requires_grad(self.dis_a, True)
+        set_requires_grad(self.dis_b, True)
+        dis_a, dis_b = self.parallel(self.dis_a), self.parallel(self.dis_b)
+        with self.autocast():
+            loss_d_a = ms_d_loss(dis_a(real_a), dis_a(fake_a.detach()))
+            loss_d_b = ms_d_loss(dis_b(real_b), dis_b(fake_b.detach()))
+        self.optimize("d", m.gan_w * (loss_d_a + loss_d_b))
+        out = {k: v.item() for k, v in losses.items()}
+        out.update(d_a=loss_d_a.item(), d_b=loss_d_b.item(), g_total=loss_g.item())
+        return out
+
+    def _domains(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """(real_a, real_b) of a batch whose a/b follow data.direction."""
+        a, b = batch["a"].to(self.device), batch["b"].to(self.device)
+        return (b, a) if self.cfg.data.direction == "BtoA" else (a, b)
+
+    @torch.no_grad()
+    def visuals(self, batch: Batch) -> list[Panel]:
+        real_a, real_b = self._domains(batch)
+        n, dim = real_a.shape[0], self.m.style_dim
+        g = torch.Generator().manual_seed(0)  # the same styles in every grid: progress shows
+        styles = [torch.randn(n, dim, generator=g).to(self.device) for _ in range(2)]
+        panels = []
+        for real, src, dst, keys in (
+            (real_a, self.gen_a, self.gen_b, ("real_a", "fake_b")),
+            (real_b, self.gen_b, self.gen_a, ("real_b", "fake_a")),
+        ):
+            # no dropout and no running statistics here: train and eval mode compute the same
+            content = src.enc_content(real)
+            panel = {keys[0]: real, "rec": src.decode(content, src.enc_style(real))}
+            for k, s in enumerate(styles):
+                panel[f"{keys[1]}_{k}"] = dst.decode(content, s)
+            panels.append(panel)
+        return panels
+
+    def inference_generator(self, direction: str | None = None) -> Generator:
+        direction = direction or self.cfg.data.direction
+        ch_a, ch_b = self.cfg.data.in_channels, self.cfg.data.out_channels
+        if direction == "AtoB":
+            src, dst, ch_in, ch_out = self.gen_a, self.gen_b, ch_a, ch_b
+        elif direction == "BtoA":
+            src, dst, ch_in, ch_out = self.gen_b, self.gen_a, ch_b, ch_a
+        else:
+            raise ConfigError(f"direction must be AtoB or BtoA, got {direction!r}")
+        return Generator(
+            MUNITTranslator(src, dst),
+            ch_in,
+            ch_out,
+            src.size_multiple,
+            style_dim=self.m.style_dim,
+            style_encoder=dst.enc_style,
+        )
