@@ -15,6 +15,7 @@ from pixmorph.commands import (
     export,
     import_weights,
     report,
+    serve,
     train,
     translate,
 )
@@ -22,7 +23,7 @@ from pixmorph.commands.console import setup_logging
 from pixmorph.config import ConfigError
 from pixmorph.data.images import DataError
 
-COMMANDS = [train, translate, evaluate, report, import_weights, export, data, demo]
+COMMANDS = [train, translate, evaluate, report, import_weights, export, data, demo, serve]
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
