@@ -51,18 +51,19 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
 
 
 class Guard:
-    """ASGI middleware: the token check on /api/* (health excepted) and the security headers."""
+    """ASGI middleware: the token on /api/* (health excepted), a body limit, security headers."""
 
-    def __init__(self, app: ASGI, token: str | None) -> None:
+    def __init__(self, app: ASGI, token: str | None, body_limit: int) -> None:
         self.app = app
         self.token = token.encode() if token else None
+        self.body_limit = body_limit
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope["path"]
+        headers = dict(scope["headers"])
         if self.token and path.startswith("/api/") and path != "/api/health":
-            headers = dict(scope["headers"])
             given = headers.get(b"authorization", b"").removeprefix(b"Bearer ").strip()
             if not hmac.compare_digest(given, self.token):
                 response = error(
@@ -71,6 +72,21 @@ class Guard:
                     "(on the page: open it as http://HOST:PORT/#token=TOKEN)",
                 )
                 return await response(scope, receive, send)
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.body_limit:
+            # refused before a byte of the body is read
+            response = error(413, self.too_large(f"the request is {int(length)} bytes"))
+            return await response(scope, receive, send)
+        received = 0
+
+        async def receive_with_limit() -> dict[str, Any]:
+            # a body sent without a length (chunked) is counted as it arrives
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.body_limit:
+                raise ServeError(413, self.too_large("the request is larger"))
+            return message
 
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -78,7 +94,13 @@ class Guard:
                 message["headers"] = list(message["headers"]) + SECURITY_HEADERS
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive_with_limit, send_with_headers)
+
+    def too_large(self, what: str) -> str:
+        return (
+            f"{what}; this server takes uploads of at most {self.body_limit - FORM_OVERHEAD} "
+            "bytes (pixmorph serve --max-upload-mb)"
+        )
 
 
 class Api:
@@ -140,20 +162,11 @@ class Api:
         return JSONResponse(found)
 
     async def form(self, request: Request) -> dict[str, Any]:
-        """The multipart form, refused early when Content-Length already exceeds the limit."""
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.limits.max_bytes + FORM_OVERHEAD:
-            raise ServeError(
-                413,
-                f"the request is {length} bytes; this server takes uploads of at most "
-                f"{self.limits.max_bytes} bytes (pixmorph serve --max-upload-mb)",
-            )
+        """The request's fields: a multipart form or, for generate, a JSON object."""
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("application/json"):
             try:
                 body = json.loads(await request.body())
-            except HTTPException as e:
-                raise self.too_large(e) from None
             except ValueError:
                 raise ServeError(400, "the JSON body could not be parsed") from None
             if not isinstance(body, dict):
@@ -165,21 +178,11 @@ class Api:
             )
         try:
             form = await request.form(max_files=1, max_fields=16)
-        except HTTPException as e:  # the route's body limit, met by a body without a length
-            raise self.too_large(e) from None
+        except ServeError:
+            raise  # the body limit
         except Exception as e:  # malformed multipart, too many parts
             raise ServeError(400, f"the form could not be read ({e})") from None
         return dict(form)
-
-    def too_large(self, e: HTTPException) -> ServeError:
-        """The route's body limit as a JSON refusal."""
-        if e.status_code != 413:
-            return ServeError(e.status_code, str(e.detail))
-        return ServeError(
-            413,
-            f"the request is larger than this server takes ({self.limits.max_bytes} bytes "
-            "per upload; pixmorph serve --max-upload-mb)",
-        )
 
     async def translate(self, request: Request) -> Response:
         fields = await self.form(request)
@@ -323,13 +326,12 @@ def create_app(
         log.exception("request %s %s failed", request.method, request.url.path)
         return error(500, f"the server failed on this request ({type(exc).__name__}); see its log")
 
-    body_limit = api.limits.max_bytes + FORM_OVERHEAD
     routes = [
         Route("/", api.page),
         Route("/api/health", api.health),
         Route("/api/models", api.list_models),
-        Route("/api/translate", api.translate, methods=["POST"], max_body_size=body_limit),
-        Route("/api/generate", api.generate, methods=["POST"], max_body_size=body_limit),
+        Route("/api/translate", api.translate, methods=["POST"]),
+        Route("/api/generate", api.generate, methods=["POST"]),
         Route("/api/progress/{job_id}", api.get_progress),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
@@ -344,5 +346,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.api = api
-    app.add_middleware(Guard, token=token)
+    app.add_middleware(Guard, token=token, body_limit=api.limits.max_bytes + FORM_OVERHEAD)
     return app

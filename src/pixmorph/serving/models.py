@@ -90,9 +90,12 @@ class ServedModel:
         self.scale = first.generator.scale
         self.figures = eval_figures(run_dir_of(source))
         for t in translators.values():
-            # one hook per network: counts tiles for the job on this thread and stops a
-            # cancelled job between tiles
-            t.generator.module.register_forward_pre_hook(_on_tile)
+            # one hook per network (models may share translators): counts tiles for the job on
+            # this thread and stops a cancelled job between tiles
+            module = t.generator.module
+            if not getattr(module, "_pixmorph_serve_hook", False):
+                module.register_forward_pre_hook(_on_tile)
+                module._pixmorph_serve_hook = True
 
     @property
     def directions(self) -> list[str]:
