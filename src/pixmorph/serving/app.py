@@ -37,7 +37,7 @@ SECURITY_HEADERS = [
     (
         b"content-security-policy",
         b"default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
-        b"script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+        b"script-src 'self'; connect-src 'self' blob:; frame-ancestors 'none'",
     ),
 ]
 

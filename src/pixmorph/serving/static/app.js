@@ -98,9 +98,11 @@ function chooseFile(file) {
   if (state.inputUrl) URL.revokeObjectURL(state.inputUrl);
   state.inputUrl = URL.createObjectURL(file);
   $("input-img").src = state.inputUrl;
+  $("input-side").src = state.inputUrl;
+  $("output-side").removeAttribute("src");
   $("output-clip").hidden = true;
-  $("compare").hidden = false;
-  $("compare-tools").hidden = true;
+  $("modes").hidden = true;
+  showMode();
   $("run").disabled = false;
   status(file.name + " ready");
 }
@@ -132,13 +134,23 @@ function showOutputs(urls, name) {
   state.outputUrls.forEach((u) => URL.revokeObjectURL(u));
   state.outputUrls = urls;
   $("output-img").src = urls[0];
+  $("output-side").src = urls[0];
   $("output-clip").hidden = false;
-  $("compare").hidden = false;
-  $("compare-tools").hidden = false;
+  $("modes").hidden = false;
+  showMode();
   $("download").href = urls[0];
   $("download").download = name;
   $("gallery").replaceChildren(...urls.slice(1).map((u) => Object.assign(new Image(), { src: u })));
   setSlider();
+}
+
+function mode() {
+  return document.querySelector('input[name="mode"]:checked').value;
+}
+
+function showMode() {
+  $("side").hidden = mode() !== "side";
+  $("slider-view").hidden = mode() !== "slider";
 }
 
 function setSlider() {
@@ -165,6 +177,8 @@ async function translateFile() {
   const until = { done: false };
   const polling = pollProgress(id, until);
   const t0 = performance.now();
+  let outcome = "error";
+  $("view").dataset.state = "running";
   try {
     const response = await api("/api/translate", { method: "POST", body: form });
     let blobs;
@@ -177,14 +191,14 @@ async function translateFile() {
     const stem = state.file.name.replace(/\.[^.]*$/, "");
     showOutputs(blobs.map((b) => URL.createObjectURL(b)), `${stem}_${m.name}.png`);
     status(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    $("view").dataset.state = "done";
+    outcome = "done";
   } catch (e) {
     status(e.message, true);
-    $("view").dataset.state = "error";
   } finally {
     until.done = true;
     await polling;
     $("run").disabled = false;
+    $("view").dataset.state = outcome;
   }
 }
 
@@ -196,6 +210,7 @@ async function generateImage() {
     const response = await api("/api/generate", { method: "POST", body, headers: { "Content-Type": "application/json" } });
     const url = URL.createObjectURL(await response.blob());
     $("input-img").src = url;
+    $("input-side").src = url;
     showOutputs([url], `${m.name}_seed${$("seed").value}.png`);
     status("done");
   } catch (e) {
@@ -209,6 +224,7 @@ window.addEventListener("DOMContentLoaded", () => {
   $("run").addEventListener("click", translateFile);
   $("generate").addEventListener("click", generateImage);
   $("slider").addEventListener("input", setSlider);
+  document.querySelectorAll('input[name="mode"]').forEach((r) => r.addEventListener("change", showMode));
   $("token-save").addEventListener("click", () => {
     sessionStorage.setItem("pixmorph-token", $("token").value);
     loadModels();
