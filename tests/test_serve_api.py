@@ -8,6 +8,7 @@ import io
 import json
 import struct
 import threading
+import warnings
 import zlib
 from pathlib import Path
 
@@ -18,7 +19,6 @@ from PIL import Image
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 from serve_helpers import make_tiny_run, photo, png  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
 
 from pixmorph.cli import main  # noqa: E402
 from pixmorph.serving.app import create_app  # noqa: E402
@@ -26,6 +26,10 @@ from pixmorph.serving.errors import ServeError  # noqa: E402
 from pixmorph.serving.jobs import ClientGone, WorkQueue  # noqa: E402
 from pixmorph.serving.limits import Limits  # noqa: E402
 from pixmorph.serving.models import Cancelled, JobContext, ServedModel, load_served  # noqa: E402
+
+with warnings.catch_warnings():  # starlette 1.x prefers httpx2; httpx 0.28 works the same here
+    warnings.filterwarnings("ignore", message="Using `httpx`")
+    from starlette.testclient import TestClient
 
 
 @pytest.fixture(scope="module")
