@@ -271,3 +271,13 @@ def test_a_multimodal_model_returns_one_png_per_style(models):
 def test_serve_errors_carry_status_and_headers():
     e = ServeError(503, "busy", {"Retry-After": "2"})
     assert (e.status, str(e), e.headers) == (503, "busy", {"Retry-After": "2"})
+
+
+def test_several_models_are_named_and_must_be_chosen(run):
+    served = load_served([run, run / "checkpoints" / "latest.pt", run], "cpu", "fp32")
+    assert list(served) == ["run", "run-latest", "run-2"]
+    with TestClient(create_app(served)) as client:
+        names = [m["name"] for m in client.get("/api/models").json()["models"]]
+        assert names == ["run", "run-latest", "run-2"]
+        refused(post_image(client, png(photo())), 400, "name one of run, run-latest, run-2")
+        assert post_image(client, png(photo()), model="run-latest").status_code == 200

@@ -23,7 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from pixmorph.serving.errors import ServeError
-from pixmorph.serving.jobs import PROGRESS_ID, ClientGone, ProgressBoard, WorkQueue
+from pixmorph.serving.jobs import PROGRESS_ID, ClientGone, ProgressBoard, Ticket, WorkQueue
 from pixmorph.serving.limits import Limits, decode, open_upload
 from pixmorph.serving.models import JobContext, ServedModel
 
@@ -185,6 +185,13 @@ class Api:
         return dict(form)
 
     async def translate(self, request: Request) -> Response:
+        ticket = self.queue.admit()  # before the body is read: memory stays bounded
+        try:
+            return await self._translate(request, ticket)
+        finally:
+            ticket.close()
+
+    async def _translate(self, request: Request, ticket: Ticket) -> Response:
         fields = await self.form(request)
         model = self.model(_text(fields, "model"))
         upload = fields.get("image")
@@ -205,7 +212,7 @@ class Api:
             return model.translate(decode(image), direction, styles, style_seed, job)
 
         t0 = time.perf_counter()
-        outputs = await self._run(work, job, request, job_id)
+        outputs = await self._run(work, job, request, job_id, ticket)
         headers = {
             "X-Pixmorph-Model": model.name,
             "X-Pixmorph-Seconds": f"{time.perf_counter() - t0:.3f}",
@@ -216,6 +223,13 @@ class Api:
         return JSONResponse({"images_png_base64": images}, headers=headers)
 
     async def generate(self, request: Request) -> Response:
+        ticket = self.queue.admit()
+        try:
+            return await self._generate(request, ticket)
+        finally:
+            ticket.close()
+
+    async def _generate(self, request: Request, ticket: Ticket) -> Response:
         fields = await self.form(request)
         model = self.model(_text(fields, "model"))
         seed = _int(fields, "seed", 0, 0, 2**31 - 1)
@@ -225,16 +239,21 @@ class Api:
         def work() -> Image.Image:
             return model.generate(seed, truncation, job)
 
-        output = await self._run(work, job, request, None)
+        output = await self._run(work, job, request, None, ticket)
         return Response(
             png_bytes(output), media_type="image/png", headers={"X-Pixmorph-Model": model.name}
         )
 
     async def _run(
-        self, work: Callable[[], Any], job: JobContext, request: Request, job_id: str | None
+        self,
+        work: Callable[[], Any],
+        job: JobContext,
+        request: Request,
+        job_id: str | None,
+        ticket: Ticket,
     ) -> Any:
         try:
-            result = await self.queue.run(work, job, request.is_disconnected)
+            result = await self.queue.run(work, job, request.is_disconnected, ticket=ticket)
         except ClientGone:
             self.progress.set(job_id, "cancelled")
             raise

@@ -46,6 +46,21 @@ class ProgressBoard:
             return dict(found) if found else None
 
 
+class Ticket:
+    """One admitted request's place in the queue; it is given back exactly once."""
+
+    def __init__(self, queue: WorkQueue) -> None:
+        self.queue = queue
+        self.handed_over = False  # a worker job holds the place now and gives it back
+        self._open = True
+
+    def close(self, force: bool = False) -> None:
+        """Give the place back (unless a job holds it and this is not that job ending)."""
+        if self._open and (force or not self.handed_over):
+            self._open = False
+            self.queue._release()
+
+
 class WorkQueue:
     """Runs jobs on `workers` threads; at most `queue_size` more wait, the rest get 503."""
 
@@ -69,7 +84,20 @@ class WorkQueue:
         """Seconds until a slot is likely free: the queue's work spread over the workers."""
         return max(1, math.ceil(self._seconds * self.capacity / self.workers))
 
-    def _release(self, _: Any) -> None:
+    def admit(self) -> Ticket:
+        """A place in the queue, taken before the upload is read; ServeError 503 when full."""
+        with self._lock:
+            if self._used >= self.capacity:
+                raise ServeError(
+                    503,
+                    f"the server is busy ({self.capacity} requests queued or running); "
+                    "retry after the time in Retry-After",
+                    {"Retry-After": str(self.retry_after())},
+                )
+            self._used += 1
+        return Ticket(self)
+
+    def _release(self) -> None:
         with self._lock:
             self._used -= 1
 
@@ -86,23 +114,17 @@ class WorkQueue:
         job: JobContext,
         disconnected: Callable[[], Awaitable[bool]],
         poll: float = 0.2,
+        ticket: Ticket | None = None,
     ) -> T:
-        """Queue fn; ServeError 503 when full; ClientGone (and the job stopped) on disconnect."""
-        with self._lock:
-            if self._used >= self.capacity:
-                raise ServeError(
-                    503,
-                    f"the server is busy ({self.capacity} requests queued or running); "
-                    "retry after the time in Retry-After",
-                    {"Retry-After": str(self.retry_after())},
-                )
-            self._used += 1
+        """Run fn on a worker (with `ticket`'s place, else a new one); ClientGone on disconnect."""
+        ticket = ticket or self.admit()
         try:
             cf = self._pool.submit(self._timed, fn)
         except RuntimeError:  # the pool shut down: the server is stopping
-            self._release(None)
+            ticket.close()
             raise ServeError(503, "the server is shutting down", {"Retry-After": "5"}) from None
-        cf.add_done_callback(self._release)
+        ticket.handed_over = True
+        cf.add_done_callback(lambda _: ticket.close(force=True))  # freed when the work stops
         fut = asyncio.wrap_future(cf)
         try:
             while True:
