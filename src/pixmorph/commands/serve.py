@@ -24,7 +24,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="other addresses need a token")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
-        "--token", help=f"required with every API request (default: ${TOKEN_ENV}, if set)"
+        "--token",
+        default=argparse.SUPPRESS,  # the environment's, below; never echoed by --help
+        help=f"required with every API request; default: ${TOKEN_ENV}, if set",
     )
     p.add_argument("--workers", type=int, default=1, help="images translated at once")
     p.add_argument("--queue", type=int, default=8, help="requests that may wait; then 503")
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"pixmorph serve needs its extra ({e.name} is missing): pip install 'pixmorph[serve]'"
         ) from e
-    token = args.token or os.environ.get(TOKEN_ENV) or None
+    token = getattr(args, "token", None) or os.environ.get(TOKEN_ENV) or None
     if not is_loopback(args.host) and not token:
         raise ConfigError(
             f"--host {args.host} lets other machines in, so a token is required: pass --token "
