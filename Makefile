@@ -19,6 +19,10 @@ demo: setup
 	$(VENV)/bin/pixmorph demo
 
 test: setup
+	@# the serve page's browser test needs Debian's chromium; it skips where this cannot install
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! [ -x /usr/bin/chromedriver ]; then \
+	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver) \
+	  || echo "chromium not installed: tests/test_serve_browser.py will skip"; fi
 	$(PY) -m pytest -q
 
 lint: setup

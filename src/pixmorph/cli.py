@@ -13,6 +13,7 @@ from pixmorph.commands import (
     export,
     import_weights,
     report,
+    serve,
     train,
     translate,
 )
@@ -20,7 +21,7 @@ from pixmorph.commands.console import setup_logging
 from pixmorph.errors import CheckpointError, ConfigError, DataError
 from pixmorph.version import __version__
 
-COMMANDS = [train, translate, evaluate, report, import_weights, export, data, demo]
+COMMANDS = [train, translate, evaluate, report, import_weights, export, data, demo, serve]
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 

@@ -113,4 +113,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"samples during training: {run_dir / 'samples'}")
     print(f"checkpoint: {run_dir / 'checkpoints' / 'latest.pt'}")
     print(f"total time: {time.perf_counter() - t0:.0f} s")
+    print(f"try it on your own photos: pixmorph serve {run_dir}  (open http://127.0.0.1:8000/)")
     return 0
