@@ -23,7 +23,7 @@ from PIL import Image, ImageFilter
 from pixmorph import metrics
 from pixmorph.data.aligned import split_pair
 from pixmorph.data.images import list_images, open_image, to_tensor
-from pixmorph.featurenets import load_inception, resize_tf_bilinear
+from pixmorph.evaluation.inception_weights import load_inception, resize_tf_bilinear
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "facades" / "train"
 

@@ -35,13 +35,13 @@ from measure import (
     tensor_bytes,
 )
 
-from pixmorph.accel import apply_plan
 from pixmorph.config import Config, build_config
 from pixmorph.device import pick_device
 from pixmorph.losses import d_loss, g_loss
 from pixmorph.methods.base import Method, set_requires_grad
 from pixmorph.methods.registry import METHODS, get_method
 from pixmorph.nets.factory import build_discriminator, build_generator
+from pixmorph.speed.plan import apply_plan
 
 EAGER = {"compile": False, "small_maps": False}
 SETTINGS: dict[str, dict[str, Any]] = {

@@ -29,13 +29,17 @@ from pathlib import Path
 import torch
 from measure import count_flops, interleaved_workers, matmul_peak, serve
 
-from pixmorph.accel import compile_for_inference, inference_channels_last, prepare_for_inference
-from pixmorph.allocator import reuse_freed_memory
 from pixmorph.config import build_config
 from pixmorph.device import autocast
-from pixmorph.infer import Translator
+from pixmorph.inference.translator import Translator
 from pixmorph.methods.base import Generator
 from pixmorph.nets.factory import GeneratorConfig, build_generator, size_multiple
+from pixmorph.speed.allocator import reuse_freed_memory
+from pixmorph.speed.plan import (
+    compile_for_inference,
+    inference_channels_last,
+    prepare_for_inference,
+)
 
 CPU = torch.device("cpu")
 
@@ -74,7 +78,7 @@ def variant(name: str, net: torch.nn.Module, arch: str, size: int) -> Callable:
         cl = inference_channels_last(net, "bf16", CPU)
         return compile_for_inference(prepare_for_inference(net, "bf16", channels_last=cl))
     if name == "onnxruntime":
-        from pixmorph.export_formats import export_onnx, load_onnx
+        from pixmorph.inference.export import export_onnx, load_onnx
 
         cfg = build_config({"data": {"crop_size": size}, "model": {"generator": {"arch": arch}}})
         translator = Translator(Generator(net, 3, 3, size_multiple(arch)), cfg, None, CPU)

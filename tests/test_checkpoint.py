@@ -9,8 +9,9 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from pixmorph.checkpoint import CheckpointError, load_checkpoint, load_file, save_atomic
-from pixmorph.train import Trainer
+from pixmorph.checkpoint import load_checkpoint, load_file, save_atomic
+from pixmorph.errors import CheckpointError
+from pixmorph.training.trainer import Trainer
 
 
 def test_atomic_save_leaves_no_temp_files(tmp_path: Path):

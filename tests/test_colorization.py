@@ -15,12 +15,13 @@ from torch import nn
 from pixmorph import metrics
 from pixmorph.cli import main
 from pixmorph.color import greyscale, image_to_lab, lab_to_image, lab_to_rgb, rgb_to_lab
-from pixmorph.config import ConfigError, build_config
+from pixmorph.config import build_config
 from pixmorph.data import png16, synth
 from pixmorph.data.images import is_greyscale, read_image
 from pixmorph.data.single import SingleDataset
+from pixmorph.errors import ConfigError
 from pixmorph.methods.colorization import Colorization, LabColorizer
-from pixmorph.train import train
+from pixmorph.training.trainer import train
 
 # --- an independent CIE Lab reference: matrix derived from the sRGB primaries ----------------
 PRIMARIES = {"r": (0.64, 0.33), "g": (0.30, 0.60), "b": (0.15, 0.06)}

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from pixmorph.cli import main
-from pixmorph.config import ConfigError, build_config, parse_overrides, to_dict
+from pixmorph.config import build_config, parse_overrides, to_dict
+from pixmorph.errors import ConfigError
 
 
 def test_overrides_are_typed():

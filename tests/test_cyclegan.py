@@ -17,17 +17,17 @@ from PIL import Image
 from pixmorph import metrics
 from pixmorph.checkpoint import load_checkpoint
 from pixmorph.cli import main as cli
-from pixmorph.config import ConfigError, build_config
+from pixmorph.config import build_config
 from pixmorph.data.aligned import AlignedDataset
-from pixmorph.data.images import DataError
 from pixmorph.data.unaligned import UnalignedDataset
+from pixmorph.errors import ConfigError, DataError
 from pixmorph.methods.cyclegan import CycleGAN, CycleGANConfig
 from pixmorph.methods.image_pool import ImagePool
 from pixmorph.methods.pix2pix import Pix2Pix
 from pixmorph.nets.factory import build_generator
-from pixmorph.rundir import RunDir
-from pixmorph.train import Trainer, make_loader, seed_everything
-from pixmorph.train_eval import HeldOutEval
+from pixmorph.run_folder import RunDir
+from pixmorph.training.held_out import HeldOutEval
+from pixmorph.training.trainer import Trainer, make_loader, seed_everything
 
 CPU = torch.device("cpu")
 FACADES = Path(os.environ.get("PIXMORPH_SHARED_DATA", SHARED_DATA)) / "facades"

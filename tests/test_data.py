@@ -12,9 +12,10 @@ from PIL import Image
 
 from pixmorph.config import build_config
 from pixmorph.data.aligned import AlignedDataset
-from pixmorph.data.images import DataError, list_images, open_image, to_pil, to_tensor
+from pixmorph.data.images import list_images, open_image, to_pil, to_tensor
 from pixmorph.data.load_options import LoadOptions
 from pixmorph.data.sampler import StepSampler
+from pixmorph.errors import DataError
 
 
 def write_pair(path: Path, h: int = 16, mode: str = "RGB", fmt: str | None = None) -> Path:

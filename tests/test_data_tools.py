@@ -12,13 +12,13 @@ import pytest
 from PIL import Image
 
 from pixmorph.cli import main
-from pixmorph.data.images import DataError
 from pixmorph.data.synth import render_pair, write_colour
 from pixmorph.data.tools.check import check
 from pixmorph.data.tools.colorize import colorize, is_greyscale
 from pixmorph.data.tools.edges import edges
 from pixmorph.data.tools.pairs import combine, split
 from pixmorph.data.tools.unpair import derangement_orders, unpair
+from pixmorph.errors import DataError
 
 
 def _pixels(path: Path) -> np.ndarray:

@@ -15,23 +15,24 @@ import scipy.linalg
 import torch
 from conftest import tiny_config
 
-from pixmorph import featurenets, metrics
-from pixmorph.checkpoint import CheckpointError, load_checkpoint
+from pixmorph import metrics
+from pixmorph.checkpoint import load_checkpoint
 from pixmorph.cli import main
-from pixmorph.config import ConfigError
 from pixmorph.data.images import list_images, open_image, to_tensor
-from pixmorph.featurenets import (
+from pixmorph.errors import CheckpointError, ConfigError
+from pixmorph.evaluation import inception_weights as featurenets
+from pixmorph.evaluation.fid import unpaired_folders
+from pixmorph.evaluation.inception_weights import (
     RandomFeatures,
     export_inception,
     find_inception_weights,
     load_inception,
     resize_tf_bilinear,
 )
-from pixmorph.infer import load_generator
+from pixmorph.inference.translator import load_generator
 from pixmorph.nets.inception import InceptionV3Features
-from pixmorph.realism import unpaired_folders
-from pixmorph.train import Trainer
-from pixmorph.train_eval import BestTracker
+from pixmorph.training.held_out import BestTracker
+from pixmorph.training.trainer import Trainer
 
 # ---------------------------------------------------------------------------------------------
 # FID / KID: what tests/test_metrics.py does not already cover
@@ -401,8 +402,8 @@ def test_resume_keeps_the_best_so_far(eval_run, tmp_path, monkeypatch):
 
 
 def test_wandb_sink_missing_and_fake(paired_root, tmp_path, monkeypatch):
-    from pixmorph.logsinks import open_sinks
-    from pixmorph.rundir import RunDir
+    from pixmorph.run_folder import RunDir
+    from pixmorph.training.logsinks import open_sinks
 
     cfg = tiny_config(paired_root, tmp_path / "w", log={"wandb": True, "wandb_project": "p"})
     run = RunDir(cfg.out)
@@ -435,8 +436,8 @@ def test_wandb_sink_missing_and_fake(paired_root, tmp_path, monkeypatch):
 
 
 def test_realism_refuses_tiny_sets():
-    from pixmorph.data.images import DataError
-    from pixmorph.realism import Realism
+    from pixmorph.errors import DataError
+    from pixmorph.evaluation.fid import Realism
 
     r = Realism(RandomFeatures())
     with pytest.raises(DataError, match="at least 2"):

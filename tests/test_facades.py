@@ -8,8 +8,8 @@ import pytest
 from conftest import SHARED_DATA, tiny_config
 
 from pixmorph.cli import main
-from pixmorph.evaluate import evaluate_paired
-from pixmorph.infer import load_generator
+from pixmorph.evaluation.paired import evaluate_paired
+from pixmorph.inference.translator import load_generator
 from pixmorph.methods.pix2pix import Pix2Pix
 
 FACADES = SHARED_DATA / "facades" / "train"

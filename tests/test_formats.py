@@ -15,7 +15,6 @@ from pixmorph.cli import main
 from pixmorph.data import png16, tiff
 from pixmorph.data.aligned import AlignedDataset
 from pixmorph.data.images import (
-    DataError,
     from_tensor,
     match_channels,
     open_image,
@@ -23,10 +22,11 @@ from pixmorph.data.images import (
     save_image,
     to_tensor,
 )
-from pixmorph.evaluate import evaluate_paired
-from pixmorph.infer import load_generator
+from pixmorph.errors import DataError
+from pixmorph.evaluation.paired import evaluate_paired
+from pixmorph.inference.translator import load_generator
 from pixmorph.methods.registry import get_method
-from pixmorph.train import train
+from pixmorph.training.trainer import train
 
 
 @pytest.fixture

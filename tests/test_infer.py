@@ -8,7 +8,7 @@ from conftest import tiny_config
 from PIL import Image
 
 import pixmorph
-from pixmorph.train import Trainer
+from pixmorph.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from pixmorph.evaluate import evaluate_paired
-from pixmorph.infer import Translator, load_generator
-from pixmorph.train import Trainer
+from pixmorph.evaluation.paired import evaluate_paired
+from pixmorph.inference.translator import Translator, load_generator
+from pixmorph.training.trainer import Trainer
 
 
 @pytest.mark.parametrize("norm", ["batch", "instance", "none"])
@@ -101,7 +101,7 @@ def test_resume_with_a_new_step_total(paired_root, tmp_path):
 
 def test_interrupt_saves_the_last_completed_step(paired_root, tmp_path, monkeypatch):
     from pixmorph.methods.pix2pix import Pix2Pix
-    from pixmorph.train import TrainingInterrupted
+    from pixmorph.training.trainer import TrainingInterrupted
 
     real_step = Pix2Pix.train_step
 

@@ -14,17 +14,17 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from pixmorph.checkpoint import CheckpointError
-from pixmorph.nets.factory import GeneratorConfig, build_generator
-from pixmorph.nets.patchgan import PatchDiscriminator
-from pixmorph.nets.reference_layout import module_table, to_reference
-from pixmorph.reference_facts import read_facts
-from pixmorph.reference_weights import (
+from pixmorph.errors import CheckpointError
+from pixmorph.interop.facts import read_facts
+from pixmorph.interop.layout import module_table, to_reference
+from pixmorph.interop.weights import (
     generator_weights,
     import_reference,
     load_any,
     reference_state_dict,
 )
+from pixmorph.nets.factory import GeneratorConfig, build_generator
+from pixmorph.nets.patchgan import PatchDiscriminator
 
 
 # --- an independent reference-style builder, from the layout facts ------------------------------

@@ -12,8 +12,8 @@ from PIL import Image
 
 from pixmorph.cli import main
 from pixmorph.data.images import to_pil, to_tensor
+from pixmorph.interop.weights import reference_state_dict
 from pixmorph.nets.factory import GeneratorConfig, build_generator
-from pixmorph.reference_weights import reference_state_dict
 
 
 def make_net(arch: str, norm: str, ngf: int = 8) -> torch.nn.Module:

@@ -13,9 +13,9 @@ from conftest import tiny_config
 from PIL import Image
 
 from pixmorph.cli import main
-from pixmorph.plot import PALETTE, line_plot, nice_ticks
-from pixmorph.report import pick_samples, summary_rows
-from pixmorph.train import Trainer
+from pixmorph.evaluation.plot import PALETTE, line_plot, nice_ticks
+from pixmorph.evaluation.run_report import pick_samples, summary_rows
+from pixmorph.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,17 @@ import torch
 import torch.nn.functional as F
 from conftest import tiny_config
 
-from pixmorph import smallconv
-from pixmorph.accel import SpeedPlan, apply_plan, prepare_for_inference, strip_inference_speedups
-from pixmorph.allocator import glibc, resolve_allocator
 from pixmorph.nets.blocks import init_weights
 from pixmorph.nets.unet import UNet
-from pixmorph.smallconv import (
+from pixmorph.speed import smallconv
+from pixmorph.speed.allocator import glibc, resolve_allocator
+from pixmorph.speed.plan import (
+    SpeedPlan,
+    apply_plan,
+    prepare_for_inference,
+    strip_inference_speedups,
+)
+from pixmorph.speed.smallconv import (
     SmallMapConv2d,
     SmallMapConvTranspose2d,
     conv2d_few_outputs,
@@ -25,7 +30,7 @@ from pixmorph.smallconv import (
     restore_torch_convs,
     use_matmul_for_small_maps,
 )
-from pixmorph.train import Trainer
+from pixmorph.training.trainer import Trainer
 
 
 def values_and_grads(fn, x, w, b):
@@ -186,7 +191,7 @@ def test_allocator_auto_reuses_on_a_cpu_with_glibc_only():
 
 FAULTS = """
 import resource, sys, torch
-from pixmorph.allocator import reuse_freed_memory
+from pixmorph.speed.allocator import reuse_freed_memory
 if sys.argv[1] == "reuse":
     assert reuse_freed_memory()
 for _ in range(2):

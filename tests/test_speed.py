@@ -13,8 +13,20 @@ import torch
 from conftest import tiny_config, tiny_tree
 from PIL import Image
 
-from pixmorph import accel, device
-from pixmorph.accel import (
+from pixmorph import device
+from pixmorph.cli import main
+from pixmorph.config import TrainConfig, build_config
+from pixmorph.device import autocast, resolve_precision
+from pixmorph.errors import ConfigError
+from pixmorph.evaluation.paired import evaluate_paired
+from pixmorph.inference.translator import load_generator
+from pixmorph.nets.blocks import init_weights
+from pixmorph.nets.patchgan import PatchDiscriminator
+from pixmorph.nets.resnet import ResNetGenerator
+from pixmorph.nets.unet import UNet
+from pixmorph.speed import plan as accel
+from pixmorph.speed.allocator import glibc
+from pixmorph.speed.plan import (
     SafeInstanceNorm2d,
     SpeedPlan,
     apply_plan,
@@ -24,17 +36,7 @@ from pixmorph.accel import (
     strip_inference_speedups,
     to_channels_last,
 )
-from pixmorph.allocator import glibc
-from pixmorph.cli import main
-from pixmorph.config import ConfigError, TrainConfig, build_config
-from pixmorph.device import autocast, resolve_precision
-from pixmorph.evaluate import evaluate_paired
-from pixmorph.infer import load_generator
-from pixmorph.nets.blocks import init_weights
-from pixmorph.nets.patchgan import PatchDiscriminator
-from pixmorph.nets.resnet import ResNetGenerator
-from pixmorph.nets.unet import UNet
-from pixmorph.train import Trainer, make_loader
+from pixmorph.training.trainer import Trainer, make_loader
 
 CPU = torch.device("cpu")
 
@@ -227,7 +229,7 @@ def test_compile_failure_falls_back_to_eager_with_a_warning(caplog, where):
 
     compile_with_fallback(net, backend=_fails_forward if where == "forward" else _fails_backward())
     assert is_compiled(net) and list(net.state_dict()) == keys
-    with caplog.at_level(logging.WARNING, logger="pixmorph.accel"):
+    with caplog.at_level(logging.WARNING, logger="pixmorph.speed.plan"):
         out = net(x)  # a backward that cannot compile fails here too, not in backward()
     torch.testing.assert_close(out, expected)
     assert "torch.compile failed" in caplog.text and "no C++ compiler" in caplog.text
@@ -240,7 +242,7 @@ def test_compile_failure_falls_back_to_eager_with_a_warning(caplog, where):
 def test_compile_unavailable_leaves_the_network_eager(monkeypatch, caplog):
     monkeypatch.setattr(accel, "compile_unavailable", lambda: "no dynamo on this Python")
     net = ResNetGenerator(3, 3, ngf=8, n_blocks=1)
-    with caplog.at_level(logging.WARNING, logger="pixmorph.accel"):
+    with caplog.at_level(logging.WARNING, logger="pixmorph.speed.plan"):
         compile_with_fallback(net)
     assert not is_compiled(net) and "no dynamo on this Python" in caplog.text
 
@@ -334,7 +336,7 @@ def test_onnx_export_runs_in_onnxruntime_like_pytorch(trained_run, tmp_path):
 
 
 def test_torchscript_export_loads_and_matches(trained_run, tmp_path):
-    from pixmorph.export_formats import export_torchscript
+    from pixmorph.inference.export import export_torchscript
 
     with pytest.raises(ConfigError, match="precision='fp32'"):  # never export rounded weights
         export_torchscript(load_generator(trained_run, precision="bf16"), tmp_path / "x")
@@ -389,7 +391,7 @@ def test_translate_cli_with_the_onnx_engine(trained_run, tmp_path):
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit, used here on purpose
 def test_an_exported_file_without_metadata_is_refused(tmp_path):
-    from pixmorph.checkpoint import CheckpointError
+    from pixmorph.errors import CheckpointError
 
     path = tmp_path / "plain.torchscript"
     torch.jit.save(torch.jit.trace(torch.nn.Conv2d(3, 3, 1), torch.rand(1, 3, 4, 4)), str(path))

@@ -15,18 +15,18 @@ from conftest import SHARED_DATA
 from PIL import Image
 from torch.utils.data import default_collate
 
-from pixmorph.checkpoint import CheckpointError
 from pixmorph.cli import main
-from pixmorph.config import ConfigError, build_config, merge
+from pixmorph.config import build_config, merge
 from pixmorph.data import synth
 from pixmorph.data.hr import HRDataset
 from pixmorph.data.images import to_tensor
-from pixmorph.evaluate import evaluate_paired
-from pixmorph.infer import Translator, load_generator, translate
+from pixmorph.errors import CheckpointError, ConfigError
+from pixmorph.evaluation.paired import evaluate_paired
+from pixmorph.inference.translator import Translator, load_generator, translate
 from pixmorph.methods.srgan import SRGANMethod
 from pixmorph.methods.srresnet import SRResNetMethod
 from pixmorph.nets.vgg import VGG19Features
-from pixmorph.train import Trainer, sample_batch
+from pixmorph.training.trainer import Trainer, sample_batch
 
 CPU = torch.device("cpu")
 

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pixmorph.inference.tiling import tile_starts, translate_tiled
 from pixmorph.nets.srresnet import SRResNet
-from pixmorph.tiling import tile_starts, translate_tiled
 
 SIZES = [(37, 29), (16, 50), (45, 17), (64, 64), (33, 65)]
 

@@ -9,12 +9,10 @@ from typing import Any
 
 import torch
 
+from pixmorph.errors import CheckpointError
+
 FORMAT = "pixmorph-checkpoint"
 VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, truncated, corrupt or not pixmorph's."""
 
 
 def save_atomic(obj: dict[str, Any], path: str | Path) -> Path:

@@ -6,8 +6,6 @@ import argparse
 import logging
 import sys
 
-from pixmorph import __version__
-from pixmorph.checkpoint import CheckpointError
 from pixmorph.commands import (
     data,
     demo,
@@ -19,8 +17,8 @@ from pixmorph.commands import (
     translate,
 )
 from pixmorph.commands.console import setup_logging
-from pixmorph.config import ConfigError
-from pixmorph.data.images import DataError
+from pixmorph.errors import CheckpointError, ConfigError, DataError
+from pixmorph.version import __version__
 
 COMMANDS = [train, translate, evaluate, report, import_weights, export, data, demo]
 EXIT_USAGE = 2

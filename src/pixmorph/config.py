@@ -11,16 +11,14 @@ from typing import Any, Literal
 
 import yaml
 
+from pixmorph.errors import ConfigError
+
 Direction = Literal["AtoB", "BtoA"]
 Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 BestMetric = Literal["psnr", "ssim", "l1", "none"]
 AdamImpl = Literal["auto", "fused", "foreach", "loop"]
 Allocator = Literal["auto", "reuse", "system"]
-
-
-class ConfigError(ValueError):
-    """A setting is unknown or has a bad value; the message names it and the valid choices."""
 
 
 @dataclass

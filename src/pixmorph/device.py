@@ -7,7 +7,7 @@ import logging
 
 import torch
 
-from pixmorph.config import ConfigError
+from pixmorph.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

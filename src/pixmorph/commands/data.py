@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from pixmorph.commands.data_tools import TOOLS
-from pixmorph.config import ConfigError
 from pixmorph.data import synth
+from pixmorph.errors import ConfigError
 
 
 def add_parser(sub: Any) -> None:

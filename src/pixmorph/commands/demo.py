@@ -13,9 +13,9 @@ from pixmorph.config import build_config
 from pixmorph.data import synth
 from pixmorph.data.aligned import split_pair
 from pixmorph.data.images import list_images, open_image
-from pixmorph.evaluate import evaluate_paired
-from pixmorph.infer import Translator, load_generator, translate
-from pixmorph.train import Trainer
+from pixmorph.evaluation.paired import evaluate_paired
+from pixmorph.inference.translator import Translator, load_generator, translate
+from pixmorph.training.trainer import Trainer
 
 
 def demo_recipe(out: Path, data: Path, steps: int, size: int) -> dict[str, Any]:

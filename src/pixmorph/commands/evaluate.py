@@ -9,14 +9,14 @@ from typing import Any
 
 from pixmorph.checkpoint import resolve_path
 from pixmorph.commands.console import bar
-from pixmorph.config import ConfigError
 from pixmorph.data.folders import eval_folder
 from pixmorph.data.images import list_images
-from pixmorph.evaluate import evaluate_paired
-from pixmorph.featurenets import build_feature_net
-from pixmorph.infer import load_generator
+from pixmorph.errors import ConfigError
+from pixmorph.evaluation.fid import Realism, evaluate_unpaired, unpaired_folders
+from pixmorph.evaluation.inception_weights import build_feature_net
+from pixmorph.evaluation.paired import evaluate_paired
+from pixmorph.inference.translator import load_generator
 from pixmorph.methods.registry import get_method
-from pixmorph.realism import Realism, evaluate_unpaired, unpaired_folders
 
 
 def add_parser(sub: Any) -> None:

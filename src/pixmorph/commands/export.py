@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from pixmorph.checkpoint import save_atomic
-from pixmorph.export_formats import EXPORTERS
-from pixmorph.export_formats import SUFFIXES as EXPORT_SUFFIXES
-from pixmorph.infer import Translator, load_generator
-from pixmorph.reference_facts import describe
-from pixmorph.reference_weights import net_facts, reference_state_dict
+from pixmorph.inference.export import EXPORTERS
+from pixmorph.inference.export import SUFFIXES as EXPORT_SUFFIXES
+from pixmorph.inference.translator import Translator, load_generator
+from pixmorph.interop.facts import describe
+from pixmorph.interop.weights import net_facts, reference_state_dict
 
 
 def export_reference_state_dict(translator: Translator, out: Path) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 
 from pixmorph.checkpoint import FORMAT, save_atomic
 from pixmorph.commands.reference_args import add_reference_flags
-from pixmorph.config import ConfigError
-from pixmorph.reference_weights import import_reference, plain_state, read_file
+from pixmorph.errors import ConfigError
+from pixmorph.interop.weights import import_reference, plain_state, read_file
 
 
 def add_parser(sub: Any) -> None:

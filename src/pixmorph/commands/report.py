@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pixmorph.report import build_report
+from pixmorph.evaluation.run_report import build_report
 
 
 def add_parser(sub: Any) -> None:

@@ -13,10 +13,11 @@ from typing import Any
 import yaml
 
 from pixmorph.commands.console import TrainProgress
-from pixmorph.config import ConfigError, build_config, merge, parse_overrides, read_yaml, to_dict
+from pixmorph.config import build_config, merge, parse_overrides, read_yaml, to_dict
+from pixmorph.errors import ConfigError
+from pixmorph.interop.weights import init_settings
 from pixmorph.methods.registry import get_method
-from pixmorph.reference_weights import init_settings
-from pixmorph.train import Trainer, TrainingInterrupted
+from pixmorph.training.trainer import Trainer, TrainingInterrupted
 
 RECIPE_SUFFIXES = (".yaml", ".yml", ".json")
 

@@ -7,21 +7,21 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pixmorph.allocator import reuse_freed_memory
 from pixmorph.commands.console import bar
 from pixmorph.commands.reference_args import add_reference_flags
 from pixmorph.data.images import (
     IMAGE_EXTENSIONS,
     TIFF_SUFFIXES,
-    DataError,
     list_images,
     match_channels,
     read_image,
     save_image,
     to_tensor,
 )
-from pixmorph.export_formats import onnx_engine
-from pixmorph.infer import load_generator, translate
+from pixmorph.errors import DataError
+from pixmorph.inference.export import onnx_engine
+from pixmorph.inference.translator import load_generator, translate
+from pixmorph.speed.allocator import reuse_freed_memory
 
 log = logging.getLogger(__name__)
 

@@ -13,14 +13,9 @@ from PIL import Image
 from torch import Tensor
 
 from pixmorph.data.base import ImageFiles, KeyedDataset
-from pixmorph.data.images import (
-    DataError,
-    check_channels,
-    list_images,
-    match_channels,
-    to_tensor,
-)
+from pixmorph.data.images import check_channels, list_images, match_channels, to_tensor
 from pixmorph.data.transforms import CENTRE, Augment, draw_augment, preprocess
+from pixmorph.errors import DataError
 
 
 def split_pair(img: Image.Image) -> tuple[Image.Image, Image.Image]:

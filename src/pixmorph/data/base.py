@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from pixmorph.data.images import DataError, read_image
+from pixmorph.data.images import read_image
+from pixmorph.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pixmorph.data.images import DataError
+from pixmorph.errors import DataError
 
 
 def train_folder(root: str | Path, name: str = "train") -> Path:

@@ -20,7 +20,6 @@ from torch import Tensor
 from pixmorph.data.base import ImageFiles, KeyedDataset
 from pixmorph.data.images import (
     PEAK,
-    DataError,
     check_channels,
     from_tensor,
     list_images,
@@ -28,6 +27,7 @@ from pixmorph.data.images import (
     to_tensor,
 )
 from pixmorph.data.transforms import draw_augment
+from pixmorph.errors import DataError
 
 BICUBIC = Image.Resampling.BICUBIC
 

@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from pixmorph.data import png16, tiff
+from pixmorph.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,6 @@ TIFF_SUFFIXES = (".tif", ".tiff")
 PEAK = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.float32): 1.0}
 FLOAT_SLACK = 1e-3  # float images may stray this far outside 0..1 (rounding), then are clipped
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, Pillow's RGB -> L weights
-
-
-class DataError(ValueError):
-    """A data file or folder is missing, unreadable or of the wrong shape."""
 
 
 def list_images(folder: str | Path) -> list[Path]:

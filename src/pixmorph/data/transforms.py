@@ -11,7 +11,7 @@ import numpy as np
 import torch.nn.functional as F
 from torch import Tensor
 
-from pixmorph.data.images import DataError
+from pixmorph.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import Dataset
 
-from pixmorph.accel import SpeedPlan, adam_options, compile_pays, resolve_speed, set_adam_impl
 from pixmorph.config import Config
 from pixmorph.device import autocast
+from pixmorph.speed.plan import SpeedPlan, adam_options, compile_pays, resolve_speed, set_adam_impl
 
 Batch = dict[str, Any]
 Panel = dict[str, Tensor]  # one row group of a sample grid: column name -> (B, C, H, W) in [-1, 1]
@@ -233,7 +233,7 @@ class Method(nn.Module):
     def init_generator(self, path: str) -> None:
         """Start the default generator from a pixmorph checkpoint or a reference state dict."""
         # every key and shape must fit; a mismatch names the settings the file points to
-        from pixmorph.reference_weights import generator_weights  # late: it builds methods
+        from pixmorph.interop.weights import generator_weights  # late: it builds methods
 
         module = self.inference_generator().module
         module.load_state_dict(generator_weights(path, module))

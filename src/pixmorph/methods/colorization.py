@@ -13,10 +13,11 @@ from torch.utils.data import Dataset
 
 from pixmorph import metrics
 from pixmorph.color import greyscale, image_to_lab, lab_to_image
-from pixmorph.config import Config, ConfigError
+from pixmorph.config import Config
 from pixmorph.data.folders import eval_folder, train_folder
 from pixmorph.data.load_options import LoadOptions
 from pixmorph.data.single import SingleDataset
+from pixmorph.errors import ConfigError
 from pixmorph.methods.base import Batch, Generator
 from pixmorph.methods.pix2pix import Pix2Pix, Pix2PixConfig
 from pixmorph.nets.factory import size_multiple

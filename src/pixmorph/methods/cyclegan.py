@@ -14,11 +14,11 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from pixmorph.config import Config, ConfigError
+from pixmorph.config import Config
 from pixmorph.data.folders import eval_folder
-from pixmorph.data.images import DataError
 from pixmorph.data.load_options import LoadOptions
 from pixmorph.data.unaligned import UnalignedDataset, domain_folders, has_domains
+from pixmorph.errors import ConfigError, DataError
 from pixmorph.losses import GANMode, d_loss, g_loss, gradient_penalty
 from pixmorph.methods.base import Batch, Generator, Method, Panel, set_requires_grad
 from pixmorph.methods.image_pool import ImagePool

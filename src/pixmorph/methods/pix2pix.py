@@ -9,10 +9,11 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from pixmorph.config import Config, ConfigError
+from pixmorph.config import Config
 from pixmorph.data.aligned import AlignedDataset
 from pixmorph.data.folders import eval_folder, train_folder
 from pixmorph.data.load_options import LoadOptions
+from pixmorph.errors import ConfigError
 from pixmorph.losses import GANMode, d_loss, g_loss, gradient_penalty
 from pixmorph.methods.base import Batch, Generator, Method, Panel, set_requires_grad
 from pixmorph.nets.factory import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pixmorph.config import ConfigError
+from pixmorph.errors import ConfigError
 from pixmorph.methods.base import Method
 from pixmorph.methods.colorization import Colorization
 from pixmorph.methods.cyclegan import CycleGAN

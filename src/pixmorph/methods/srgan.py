@@ -9,13 +9,14 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from pixmorph.config import Config, ConfigError
+from pixmorph.config import Config
+from pixmorph.errors import ConfigError
 from pixmorph.losses import GANMode, d_loss, g_loss, gradient_penalty
 from pixmorph.methods.base import Batch, set_requires_grad
 from pixmorph.methods.srresnet import SRResNetConfig, SRResNetMethod
+from pixmorph.nets.perceptual import VGGContentLoss, load_vgg19
 from pixmorph.nets.sr_discriminator import SRDiscriminator
 from pixmorph.nets.vgg import VGGLayer
-from pixmorph.perceptual import VGGContentLoss, load_vgg19
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,11 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from pixmorph import metrics
-from pixmorph.config import Config, ConfigError
+from pixmorph.config import Config
 from pixmorph.data.folders import eval_folder, train_folder
 from pixmorph.data.hr import HRDataset, bicubic_upscale
 from pixmorph.data.load_options import LoadOptions
+from pixmorph.errors import ConfigError
 from pixmorph.methods.base import Baseline, Batch, Generator, Method, Panel
 from pixmorph.nets.srresnet import SCALES, SRResNet
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from torch import nn
 
-from pixmorph.config import ConfigError
+from pixmorph.errors import ConfigError
 from pixmorph.nets.blocks import Norm, init_weights
 from pixmorph.nets.patchgan import PatchDiscriminator, PixelDiscriminator
 from pixmorph.nets.resnet import ResNetGenerator

@@ -9,7 +9,6 @@ from typing import Any
 
 from PIL import Image
 
-from pixmorph.data.images import DataError
 from pixmorph.data.tools.files import (
     by_stem,
     existing_folder,
@@ -20,6 +19,7 @@ from pixmorph.data.tools.files import (
     splits,
 )
 from pixmorph.data.tools.report import SHOWN, Track, untracked
+from pixmorph.errors import DataError
 
 MODES = ("aligned", "unaligned", "single")
 UNALIGNED_REQUIRED = ("trainA", "trainB")

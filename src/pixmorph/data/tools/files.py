@@ -7,8 +7,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from pixmorph.data.images import IMAGE_EXTENSIONS, DataError
+from pixmorph.data.images import IMAGE_EXTENSIONS
 from pixmorph.data.tools.report import Report
+from pixmorph.errors import DataError
 
 
 def image_files(folder: Path) -> list[Path]:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from pixmorph.data.images import IMAGE_EXTENSIONS, DataError, convert_mode
+from pixmorph.data.images import IMAGE_EXTENSIONS, convert_mode
+from pixmorph.errors import DataError
 
 log = logging.getLogger(__name__)
 

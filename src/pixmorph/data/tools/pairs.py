@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from pixmorph.data.images import DataError, convert_mode
+from pixmorph.data.images import convert_mode
 from pixmorph.data.tools.files import (
     by_stem,
     existing_folder,
@@ -18,6 +18,7 @@ from pixmorph.data.tools.files import (
 )
 from pixmorph.data.tools.output import output_suffix, prepare_output, save
 from pixmorph.data.tools.report import Report, Track, untracked
+from pixmorph.errors import DataError
 
 RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "nearest": Image.Resampling.NEAREST}
 KEEP_MODES = ("L", "RGB", "RGBA", "I;16", "I")  # modes both halves may share unconverted

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from pixmorph.data.images import DataError
 from pixmorph.data.tools.files import (
     by_stem,
     existing_folder,
@@ -17,6 +16,7 @@ from pixmorph.data.tools.files import (
 )
 from pixmorph.data.tools.output import output_suffix, prepare_output, save
 from pixmorph.data.tools.report import Report, Track, untracked
+from pixmorph.errors import DataError
 
 
 def derangement_orders(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

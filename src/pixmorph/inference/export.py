@@ -19,10 +19,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pixmorph.checkpoint import CheckpointError
-from pixmorph.config import ConfigError, config_from_dict, to_dict
+from pixmorph.config import config_from_dict, to_dict
 from pixmorph.device import pick_device
-from pixmorph.infer import Translator
+from pixmorph.errors import CheckpointError, ConfigError
+from pixmorph.inference.translator import Translator
 from pixmorph.methods.base import Generator
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def describe(translator: Translator) -> dict[str, Any]:
 
 def portable_copy(module: nn.Module) -> nn.Module:
     """An fp32, NCHW, eval-mode CPU copy of a network, free of pixmorph's speed wrappers."""
-    from pixmorph.accel import strip_inference_speedups
+    from pixmorph.speed.plan import strip_inference_speedups
 
     if any(p.dtype != torch.float32 for p in module.parameters()):
         raise ConfigError(

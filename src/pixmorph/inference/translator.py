@@ -12,14 +12,19 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from pixmorph.accel import compile_for_inference, inference_channels_last, prepare_for_inference
-from pixmorph.config import Config, ConfigError, config_from_dict
+from pixmorph.config import Config, config_from_dict
 from pixmorph.data.images import convert_mode, to_pil, to_tensor
 from pixmorph.device import autocast, pick_device, resolve_precision
+from pixmorph.errors import ConfigError
+from pixmorph.inference.tiling import translate_tiled
+from pixmorph.interop.weights import load_any
 from pixmorph.methods.base import Generator
 from pixmorph.methods.registry import get_method
-from pixmorph.reference_weights import load_any
-from pixmorph.tiling import translate_tiled
+from pixmorph.speed.plan import (
+    compile_for_inference,
+    inference_channels_last,
+    prepare_for_inference,
+)
 
 
 @dataclass
@@ -121,7 +126,7 @@ def load_generator(
     size, then faster per image; see accel.compile_for_inference). An exported
     .onnx or .torchscript file loads as well (it runs as exported, in fp32).
     """
-    from pixmorph.export_formats import is_exported, load_exported  # late: it imports this
+    from pixmorph.inference.export import is_exported, load_exported  # late: it imports this
 
     if is_exported(path):
         return load_exported(path, direction, device)

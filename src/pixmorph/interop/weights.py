@@ -15,12 +15,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pixmorph.checkpoint import FORMAT, CheckpointError, check_format, load_file, resolve_path
+from pixmorph.checkpoint import FORMAT, check_format, load_file, resolve_path
 from pixmorph.config import build_config, config_from_dict
+from pixmorph.errors import CheckpointError
+from pixmorph.interop.facts import LayoutFacts, Style, describe, hints, read_facts
+from pixmorph.interop.layout import from_reference, module_table, to_reference
 from pixmorph.methods.registry import get_method
 from pixmorph.nets.factory import GeneratorConfig, size_multiple
-from pixmorph.nets.reference_layout import from_reference, module_table, to_reference
-from pixmorph.reference_facts import LayoutFacts, Style, describe, hints, read_facts
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ def import_reference(
     direction: str = "AtoB",
 ) -> dict[str, Any]:
     """A pixmorph pix2pix checkpoint (step 0) holding a reference-layout generator."""
-    from pixmorph.train import checkpoint_payload  # late: train imports the methods
+    from pixmorph.training.trainer import checkpoint_payload  # late: train imports the methods
 
     facts = read_facts(state, source)
     state = drop_legacy_stats(state, facts, source)

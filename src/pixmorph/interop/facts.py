@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pixmorph.checkpoint import CheckpointError
-from pixmorph.nets.reference_layout import RESNET_FIRST, unet_level_path
+from pixmorph.errors import CheckpointError
+from pixmorph.interop.layout import RESNET_FIRST, unet_level_path
 
 Style = Literal["flags", "config"]  # how to spell a setting: CLI flags, or train overrides
 RESNET_BLOCK = re.compile(r"^model\.(\d+)\.conv_block\.")

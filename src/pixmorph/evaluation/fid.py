@@ -19,10 +19,11 @@ import torch
 from torch import Tensor
 
 from pixmorph import metrics
-from pixmorph.data.images import DataError, list_images, open_image, save_image, to_tensor
-from pixmorph.evalpage import render_unpaired
-from pixmorph.featurenets import FeatureNet
-from pixmorph.infer import Translator, translate
+from pixmorph.data.images import list_images, open_image, save_image, to_tensor
+from pixmorph.errors import DataError
+from pixmorph.evaluation.inception_weights import FeatureNet
+from pixmorph.evaluation.page import render_unpaired
+from pixmorph.inference.translator import Translator, translate
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import yaml
 
-from pixmorph.config import ConfigError
-from pixmorph.logsinks import scalars, tag
-from pixmorph.plot import line_plot
-from pixmorph.rundir import RunDir
-from pixmorph.train_eval import HIGHER_IS_BETTER
+from pixmorph.errors import ConfigError
+from pixmorph.evaluation.plot import line_plot
+from pixmorph.run_folder import RunDir
+from pixmorph.training.held_out import HIGHER_IS_BETTER
+from pixmorph.training.logsinks import scalars, tag
 
 STYLE = (
     "body{font-family:sans-serif;margin:1.5em;max-width:1400px}h2{margin-top:1.6em}"

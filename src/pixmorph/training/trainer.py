@@ -13,8 +13,6 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pixmorph import __version__, distributed
-from pixmorph.accel import apply_plan
 from pixmorph.checkpoint import (
     FORMAT,
     VERSION,
@@ -23,15 +21,19 @@ from pixmorph.checkpoint import (
     save_atomic,
     set_rng_state,
 )
-from pixmorph.config import Config, ConfigError, config_from_dict, merge, to_dict, write_yaml
+from pixmorph.config import Config, config_from_dict, merge, to_dict, write_yaml
 from pixmorph.data.sampler import StepSampler
 from pixmorph.device import pick_device
-from pixmorph.grid import save_grid
-from pixmorph.logsinks import Sinks, open_sinks
+from pixmorph.errors import ConfigError
 from pixmorph.methods.base import Method
 from pixmorph.methods.registry import get_method
-from pixmorph.rundir import RunDir
-from pixmorph.train_eval import BestTracker, HeldOutEval
+from pixmorph.run_folder import RunDir
+from pixmorph.speed.plan import apply_plan
+from pixmorph.training import distributed
+from pixmorph.training.held_out import BestTracker, HeldOutEval
+from pixmorph.training.logsinks import Sinks, open_sinks
+from pixmorph.training.samples import save_grid
+from pixmorph.version import __version__
 
 log = logging.getLogger(__name__)
 

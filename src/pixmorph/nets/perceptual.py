@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pixmorph.checkpoint import CheckpointError
+from pixmorph.errors import CheckpointError
 from pixmorph.nets.vgg import VGG19Features, VGGLayer
 
 # ImageNet statistics the VGG19 weights were trained with (RGB in [0, 1] units).

@@ -20,8 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pixmorph.checkpoint import CheckpointError
-from pixmorph.config import ConfigError
+from pixmorph.errors import CheckpointError, ConfigError
 from pixmorph.nets.inception import FEATURE_DIM, INPUT_SIZE, InceptionV3Features
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,9 @@ import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
-from pixmorph.config import Config, ConfigError, to_dict
-from pixmorph.rundir import RunDir
+from pixmorph.config import Config, to_dict
+from pixmorph.errors import ConfigError
+from pixmorph.run_folder import RunDir
 
 
 class Sink(Protocol):

@@ -12,7 +12,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from pixmorph.config import Config
-from pixmorph.evaluate import evaluate_method, require_paired
+from pixmorph.evaluation.paired import evaluate_method, require_paired
 from pixmorph.methods.base import Method
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pixmorph.allocator import resolve_allocator, reuse_freed_memory
-from pixmorph.config import ConfigError, TrainConfig
+from pixmorph.config import TrainConfig
 from pixmorph.device import resolve_precision
-from pixmorph.smallconv import SMALL_MAP_CONVS, restore_torch_convs, use_matmul_for_small_maps
+from pixmorph.errors import ConfigError
+from pixmorph.speed.allocator import resolve_allocator, reuse_freed_memory
+from pixmorph.speed.smallconv import SMALL_MAP_CONVS, restore_torch_convs, use_matmul_for_small_maps
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,12 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from pixmorph import metrics
-from pixmorph.data.images import DataError, preview, save_image
-from pixmorph.evalpage import render_paired
-from pixmorph.infer import Translator
+from pixmorph.data.images import preview, save_image
+from pixmorph.errors import DataError
+from pixmorph.evaluation.fid import Realism
+from pixmorph.evaluation.page import render_paired
+from pixmorph.inference.translator import Translator
 from pixmorph.methods.base import Baseline
-from pixmorph.realism import Realism
 
 PSNR_CAP = 100.0  # identical images have infinite PSNR; JSON has no infinity
 PAIRED_METRICS = ("l1", "psnr", "ssim")
