@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pixmorph.errors import ConfigError
 from pixmorph.nets.patchnce import (
     NCE_LAYERS,
     PatchSampleMLP,
-    TapError,
     encoder_features,
     forward_with_features,
     patch_nce,
@@ -110,11 +110,11 @@ def test_tap_channels_leaves_batch_norm_stats_and_mode_alone():
 
 
 def test_taps_that_do_not_exist_are_clear_errors():
-    with pytest.raises(TapError, match="n_blocks > k"):
+    with pytest.raises(ConfigError, match="n_blocks > k"):
         encoder_features(tiny_gen(n_blocks=3), torch.randn(1, 3, 16, 16))
-    with pytest.raises(TapError, match="resnet_9blocks"):
+    with pytest.raises(ConfigError, match="resnet_9blocks"):
         tap_channels(UNet(3, 3, ngf=8, depth=4))  # type: ignore[arg-type]
-    with pytest.raises(TapError, match="forward order"):
+    with pytest.raises(ConfigError, match="forward order"):
         encoder_features(tiny_gen(), torch.randn(1, 3, 16, 16), ("down.0", "stem.0"))
 
 

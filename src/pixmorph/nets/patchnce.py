@@ -18,14 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pixmorph.errors import ConfigError
 from pixmorph.nets.blocks import init_weights
 from pixmorph.nets.resnet import ResNetGenerator
 
 NCE_LAYERS: tuple[str, ...] = ("stem.0", "down.0", "down.3", "blocks.0", "blocks.4")
-
-
-class TapError(ValueError):
-    """Feature taps that the generator does not have."""
 
 
 def _steps(gen: ResNetGenerator, encode_only: bool) -> list[tuple[str, nn.Module]]:
@@ -37,7 +34,7 @@ def _steps(gen: ResNetGenerator, encode_only: bool) -> list[tuple[str, nn.Module
 def _check(gen: nn.Module, layers: Sequence[str]) -> list[tuple[str, nn.Module]]:
     """The encoder steps, after checking that every tap names one of them, in forward order."""
     if not isinstance(gen, ResNetGenerator):
-        raise TapError(
+        raise ConfigError(
             f"PatchNCE taps need a ResNetGenerator, got {type(gen).__name__}; "
             "set model.generator.arch=resnet_9blocks (or resnet_6blocks)"
         )
@@ -45,14 +42,14 @@ def _check(gen: nn.Module, layers: Sequence[str]) -> list[tuple[str, nn.Module]]
     names = [n for n, _ in steps]
     missing = [t for t in layers if t not in names]
     if missing or not layers:
-        raise TapError(
-            f"PatchNCE layers {list(layers)}: {missing or 'none given'} not in this generator's "
+        raise ConfigError(
+            f"model.nce_layers={list(layers)}: {missing or 'none given'} not in this generator's "
             f"encoder ({names[0]} ... {names[-1]}); pick from {', '.join(names)} "
             "(a blocks.k tap needs n_blocks > k)"
         )
     order = [names.index(t) for t in layers]
     if order != sorted(set(order)):
-        raise TapError(f"PatchNCE layers {list(layers)} must be distinct and in forward order")
+        raise ConfigError(f"model.nce_layers={list(layers)} must be distinct and in forward order")
     return steps
 
 
