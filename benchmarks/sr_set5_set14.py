@@ -18,7 +18,7 @@ from pathlib import Path
 from pixmorph.data.aligned import split_pair
 from pixmorph.data.images import list_images, open_image
 from pixmorph.evaluation.paired import evaluate_paired
-from pixmorph.inference.translator import load_generator
+from pixmorph.inference.loading import load_generator
 from pixmorph.methods.registry import get_method
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

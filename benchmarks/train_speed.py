@@ -19,13 +19,11 @@ pixmorph's allocator setting alone. `fastest` is pixmorph's default (every speed
 from __future__ import annotations
 
 import argparse
-import itertools
 import platform
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from measure import (
     count_flops,
     interleaved_workers,
@@ -35,13 +33,11 @@ from measure import (
     tensor_bytes,
 )
 
-from pixmorph.config import Config, build_config
 from pixmorph.device import pick_device
-from pixmorph.losses import d_loss, g_loss
-from pixmorph.methods.base import Method, set_requires_grad
-from pixmorph.methods.registry import METHODS, get_method
-from pixmorph.nets.factory import build_discriminator, build_generator
-from pixmorph.speed.plan import apply_plan
+from pixmorph.methods.base import Method
+from pixmorph.methods.registry import METHODS
+from pixmorph.methods.settings import build_config
+from pixmorph.training.trainer import build_method
 
 EAGER = {"compile": False, "small_maps": False}
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -100,69 +96,17 @@ CASES: dict[str, Case] = {
 COMPARE_CASES = ("pix2pix_256", "cyclegan_128")
 
 
-class CycleGANShaped(Method):
-    """The compute of a CycleGAN step (two ResNet G, two PatchGAN D, cycle and identity losses).
-
-    Used only while the cyclegan method is not registered in this checkout.
-    """
-
-    def __init__(self, cfg: Config, device: torch.device, training: bool = True) -> None:
-        super().__init__(cfg, device, training)
-        g, d = cfg.model.generator, cfg.model.discriminator
-        self.g_ab = build_generator(g, 3, 3).to(device)
-        self.g_ba = build_generator(g, 3, 3).to(device)
-        self.d_a = build_discriminator(d, 3).to(device)
-        self.d_b = build_discriminator(d, 3).to(device)
-        self.add_optimizer("g", itertools.chain(self.g_ab.parameters(), self.g_ba.parameters()))
-        self.add_optimizer("d", itertools.chain(self.d_a.parameters(), self.d_b.parameters()))
-
-    def train_step(self, batch: dict, step: int) -> dict[str, float]:
-        real_a, real_b = batch["a"].to(self.device), batch["b"].to(self.device)
-        set_requires_grad(self.d_a, False)
-        set_requires_grad(self.d_b, False)
-        with self.autocast():
-            fake_b, fake_a = self.g_ab(real_a), self.g_ba(real_b)
-            rec_a, rec_b = self.g_ba(fake_b), self.g_ab(fake_a)
-            idt_b, idt_a = self.g_ab(real_b), self.g_ba(real_a)
-            loss_gan = g_loss("lsgan", self.d_b(fake_b)) + g_loss("lsgan", self.d_a(fake_a))
-        loss_g = loss_gan + 10 * (
-            F.l1_loss(rec_a.float(), real_a) + F.l1_loss(rec_b.float(), real_b)
-        )
-        loss_g = loss_g + 5 * (F.l1_loss(idt_a.float(), real_a) + F.l1_loss(idt_b.float(), real_b))
-        self.optimize("g", loss_g)
-        set_requires_grad(self.d_a, True)
-        set_requires_grad(self.d_b, True)
-        with self.autocast():
-            loss_d = real_a.new_zeros(())
-            for d, real, fake in ((self.d_a, real_a, fake_a), (self.d_b, real_b, fake_b)):
-                loss_d = loss_d + 0.5 * (
-                    d_loss("lsgan", d(real), real=True)
-                    + d_loss("lsgan", d(fake.detach()), real=False)
-                )
-        self.optimize("d", loss_d)
-        return {"g": loss_g.item(), "d": loss_d.item()}
-
-
 def build(case: Case, setting: dict[str, Any], device: str) -> Method:
     """The method of a case with one speed setting, prepared as the trainer prepares it."""
-    registered = case.method in METHODS
-    model = case.model
-    if not registered:  # the CycleGAN stand-in takes pix2pix's settings with CycleGAN's nets
-        model = {
-            "generator": {**model["generator"], "norm": "instance", "dropout": False},
-            "discriminator": {"norm": "instance"},
-        }
     tree = {
-        "method": case.method if registered else "pix2pix",
+        "method": case.method,
         "data": {"crop_size": case.size, "load_size": case.size},
         "train": {"batch_size": 1, "device": device, **setting},
-        "model": model,
+        "model": case.model,
     }
     cfg = build_config(tree)
-    cls = get_method(case.method) if registered else CycleGANShaped
     torch.manual_seed(0)
-    method = cls(cfg, pick_device(cfg.train.device), training=True)
-    return apply_plan(method, method.speed)
+    return build_method(cfg, pick_device(cfg.train.device))
 
 
 def random_batch(size: int, device: torch.device) -> dict[str, Any]:
@@ -176,7 +120,7 @@ def state_bytes(method: Method) -> int:
     """Weights, gradients and optimizer state of a method."""
     total = tensor_bytes(method.parameters()) + tensor_bytes(method.buffers())
     total += tensor_bytes(p.grad for p in method.parameters())
-    for opt in method.optimizers.values():
+    for opt in method.runtime.optimizers.values():
         for s in opt.state.values():
             total += tensor_bytes(s.values())
     return total
@@ -190,7 +134,7 @@ def worker(case_name: str, setting_name: str, compile_: bool, device: str) -> No
         setting["compile"] = True
     method = build(case, setting, device)
     batch = random_batch(case.size, method.device)
-    p = method.speed
+    p = method.runtime.plan
     plan = (
         f"{p.precision} cl={int(p.channels_last)} compile={int(p.compile)} adam={p.adam} "
         f"sm={int(p.small_maps)} {p.allocator}"

@@ -29,10 +29,10 @@ from pathlib import Path
 import torch
 from measure import count_flops, interleaved_workers, matmul_peak, serve
 
-from pixmorph.config import build_config
 from pixmorph.device import autocast
 from pixmorph.inference.translator import Translator
 from pixmorph.methods.base import Generator
+from pixmorph.methods.settings import build_config
 from pixmorph.nets.factory import GeneratorConfig, build_generator, size_multiple
 from pixmorph.speed.allocator import reuse_freed_memory
 from pixmorph.speed.plan import (

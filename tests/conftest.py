@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 import torch
 
-from pixmorph.config import Config, build_config, merge
+from pixmorph.config import Config, merge
 from pixmorph.data import synth
+from pixmorph.methods.settings import build_config
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 

@@ -15,12 +15,12 @@ from torch import nn
 from pixmorph import metrics
 from pixmorph.cli import main
 from pixmorph.color import greyscale, image_to_lab, lab_to_image, lab_to_rgb, rgb_to_lab
-from pixmorph.config import build_config
 from pixmorph.data import png16, synth
 from pixmorph.data.images import is_greyscale, read_image
 from pixmorph.data.single import SingleDataset
 from pixmorph.errors import ConfigError
 from pixmorph.methods.colorization import Colorization, LabColorizer
+from pixmorph.methods.settings import build_config
 from pixmorph.training.trainer import train
 
 # --- an independent CIE Lab reference: matrix derived from the sRGB primaries ----------------

@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from pixmorph.cli import main
-from pixmorph.config import build_config, parse_overrides, to_dict
+from pixmorph.config import parse_overrides, to_dict
 from pixmorph.errors import ConfigError
+from pixmorph.methods.settings import build_config
 
 
 def test_overrides_are_typed():

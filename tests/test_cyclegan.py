@@ -17,17 +17,17 @@ from PIL import Image
 from pixmorph import metrics
 from pixmorph.checkpoint import load_checkpoint
 from pixmorph.cli import main as cli
-from pixmorph.config import build_config
 from pixmorph.data.aligned import AlignedDataset
 from pixmorph.data.unaligned import UnalignedDataset
 from pixmorph.errors import ConfigError, DataError
 from pixmorph.methods.cyclegan import CycleGAN, CycleGANConfig
 from pixmorph.methods.image_pool import ImagePool
 from pixmorph.methods.pix2pix import Pix2Pix
+from pixmorph.methods.settings import build_config
 from pixmorph.nets.factory import build_generator
 from pixmorph.run_folder import RunDir
 from pixmorph.training.held_out import HeldOutEval
-from pixmorph.training.trainer import Trainer, make_loader, seed_everything
+from pixmorph.training.trainer import Trainer, build_method, make_loader, seed_everything
 
 CPU = torch.device("cpu")
 FACADES = Path(os.environ.get("PIXMORPH_SHARED_DATA", SHARED_DATA)) / "facades"
@@ -92,13 +92,13 @@ def test_unet_for_cyclegan_and_resnet_for_pix2pix(
     unpaired_root: Path, paired_root: Path, tmp_path: Path
 ) -> None:
     cfg = build_config(cg_tree(unpaired_root, tmp_path, generator={"arch": "unet_32", "ngf": 8}))
-    method = CycleGAN(cfg, CPU)
+    method = build_method(cfg, CPU)
     losses = method.train_step(one_batch(CycleGAN.make_dataset(cfg, True)), 1)
     assert all(np.isfinite(v) for v in losses.values())
     cfg = build_config(
         tiny_tree(paired_root, tmp_path, model={"generator": {"arch": "resnet_6blocks"}})
     )
-    method = Pix2Pix(cfg, CPU)
+    method = build_method(cfg, CPU)
     losses = method.train_step(one_batch(Pix2Pix.make_dataset(cfg, True)), 1)
     assert all(np.isfinite(v) for v in losses.values())
     with pytest.raises(ConfigError, match="multiples of 4"):
@@ -176,7 +176,7 @@ def test_identity_loss_off_when_channels_differ(
         cfg = build_config(tree)
     assert cfg.model.lambda_identity == 0.0
     assert "identity loss off" in caplog.text
-    method = CycleGAN(cfg, CPU)
+    method = build_method(cfg, CPU)
     batch = one_batch(CycleGAN.make_dataset(cfg, True))
     assert batch["a"].shape[1] == 1 and batch["b"].shape[1] == 3
     losses = method.train_step(batch, 1)
@@ -191,7 +191,7 @@ def test_identity_loss_on_with_matching_channels_and_off_with_zero(
 ) -> None:
     for weight, expect in ((0.5, True), (0.0, False)):
         cfg = build_config(cg_tree(unpaired_root, tmp_path, lambda_identity=weight))
-        losses = CycleGAN(cfg, CPU).train_step(one_batch(CycleGAN.make_dataset(cfg, True)), 1)
+        losses = build_method(cfg, CPU).train_step(one_batch(CycleGAN.make_dataset(cfg, True)), 1)
         assert ("idt_a" in losses and "idt_b" in losses) is expect
         assert {"d_a", "d_b", "g_ab", "g_ba", "cycle_a", "cycle_b"} <= set(losses)
 
@@ -201,7 +201,7 @@ def test_batched_generator_calls_give_the_images_and_gradients_of_separate_ones(
     unpaired_root: Path, tmp_path: Path, identity: bool
 ) -> None:
     cfg = build_config(cg_tree(unpaired_root, tmp_path))
-    method = CycleGAN(cfg, CPU)
+    method = build_method(cfg, CPU)
     torch.manual_seed(0)
     real_a, real_b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
     g_ab, g_ba = method.g_ab, method.g_ba
@@ -226,7 +226,7 @@ def test_batched_generator_calls_give_the_images_and_gradients_of_separate_ones(
 @pytest.mark.parametrize("mode", ["vanilla", "hinge", "wgangp"])
 def test_other_gan_losses_train(unpaired_root: Path, tmp_path: Path, mode: str) -> None:
     cfg = build_config(cg_tree(unpaired_root, tmp_path, gan_mode=mode))
-    losses = CycleGAN(cfg, CPU).train_step(one_batch(CycleGAN.make_dataset(cfg, True)), 1)
+    losses = build_method(cfg, CPU).train_step(one_batch(CycleGAN.make_dataset(cfg, True)), 1)
     assert all(np.isfinite(v) for v in losses.values())
     assert ("gp_a" in losses) is (mode == "wgangp")
 
@@ -282,7 +282,7 @@ def test_visuals_show_both_cycles_whatever_the_direction(
     unpaired_root: Path, tmp_path: Path
 ) -> None:
     cfg = build_config(cg_tree(unpaired_root, tmp_path))
-    method = CycleGAN(cfg, CPU)
+    method = build_method(cfg, CPU)
     batch = one_batch(CycleGAN.make_dataset(cfg, False), 3)
     panels = method.visuals(batch)
     assert [list(p) for p in panels] == [
@@ -313,13 +313,13 @@ def test_training_lowers_a_to_b_error_against_held_back_pairs(
     tree["train"] |= {"steps": steps}
     cfg = build_config(tree)
     seed_everything(cfg.train.seed)
-    method = CycleGAN(cfg, CPU)
+    method = build_method(cfg, CPU)
     test = CycleGAN.make_dataset(cfg, False)  # the aligned test/ pairs training never sees
     before = a_to_b_l1(method, test)
     batches = iter(make_loader(CycleGAN.make_dataset(cfg, True), cfg, 0, CPU))
     for step in range(1, steps + 1):
         method.train_step(next(batches), step)
-        method.end_step()
+        method.runtime.end_step()
     after = a_to_b_l1(method, test)
     # measured over train.seed 0-5: untrained 0.309-0.384, trained 0.265-0.279, so the drop was
     # 0.033-0.119 (seed 0, used here: 0.325 -> 0.275); a constant grey (0) scores 0.286

@@ -10,12 +10,12 @@ import torch
 from conftest import tiny_tree
 from PIL import Image
 
-from pixmorph.config import build_config
 from pixmorph.data.aligned import AlignedDataset
 from pixmorph.data.images import list_images, open_image, to_pil, to_tensor
 from pixmorph.data.load_options import LoadOptions
 from pixmorph.data.sampler import StepSampler
 from pixmorph.errors import DataError
+from pixmorph.methods.settings import build_config
 
 
 def write_pair(path: Path, h: int = 16, mode: str = "RGB", fmt: str | None = None) -> Path:

@@ -14,7 +14,7 @@ from PIL import Image
 from pixmorph.cli import main
 from pixmorph.data.synth import render_pair, write_colour
 from pixmorph.data.tools.check import check
-from pixmorph.data.tools.colorize import colorize, is_greyscale
+from pixmorph.data.tools.colorize import colorize, is_grey_photo
 from pixmorph.data.tools.edges import edges
 from pixmorph.data.tools.pairs import combine, split
 from pixmorph.data.tools.unpair import derangement_orders, unpair
@@ -260,7 +260,7 @@ def test_colorize_pairs_grey_with_colour_and_skips_greyscale(tmp_path: Path) -> 
     assert np.array_equal(colour, np.asarray(_photo(2)))
     assert (grey == grey[..., :1]).all()
     assert np.array_equal(grey[..., 0], np.asarray(_photo(2).convert("L")))
-    assert not is_greyscale(_photo(2))
+    assert not is_grey_photo(_photo(2))
 
 
 # --- unpair ------------------------------------------------------------------------------

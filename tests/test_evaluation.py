@@ -29,7 +29,7 @@ from pixmorph.evaluation.inception_weights import (
     load_inception,
     resize_tf_bilinear,
 )
-from pixmorph.inference.translator import load_generator
+from pixmorph.inference.loading import load_generator
 from pixmorph.nets.inception import InceptionV3Features
 from pixmorph.training.held_out import BestTracker
 from pixmorph.training.trainer import Trainer

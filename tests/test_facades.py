@@ -9,7 +9,7 @@ from conftest import SHARED_DATA, tiny_config
 
 from pixmorph.cli import main
 from pixmorph.evaluation.paired import evaluate_paired
-from pixmorph.inference.translator import load_generator
+from pixmorph.inference.loading import load_generator
 from pixmorph.methods.pix2pix import Pix2Pix
 
 FACADES = SHARED_DATA / "facades" / "train"

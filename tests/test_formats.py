@@ -24,7 +24,7 @@ from pixmorph.data.images import (
 )
 from pixmorph.errors import DataError
 from pixmorph.evaluation.paired import evaluate_paired
-from pixmorph.inference.translator import load_generator
+from pixmorph.inference.loading import load_generator
 from pixmorph.methods.registry import get_method
 from pixmorph.training.trainer import train
 

@@ -10,7 +10,8 @@ import torch
 from conftest import tiny_config
 
 from pixmorph.evaluation.paired import evaluate_paired
-from pixmorph.inference.translator import Translator, load_generator
+from pixmorph.inference.loading import load_generator
+from pixmorph.inference.translator import Translator
 from pixmorph.training.trainer import Trainer
 
 

@@ -15,11 +15,12 @@ from PIL import Image
 
 from pixmorph import device
 from pixmorph.cli import main
-from pixmorph.config import TrainConfig, build_config
+from pixmorph.config import TrainConfig
 from pixmorph.device import autocast, resolve_precision
 from pixmorph.errors import ConfigError
 from pixmorph.evaluation.paired import evaluate_paired
-from pixmorph.inference.translator import load_generator
+from pixmorph.inference.loading import load_generator
+from pixmorph.methods.settings import build_config
 from pixmorph.nets.blocks import init_weights
 from pixmorph.nets.patchgan import PatchDiscriminator
 from pixmorph.nets.resnet import ResNetGenerator
@@ -117,7 +118,7 @@ def test_channels_last_training_steps_match_nchw(paired_root, tmp_path):
     for cl in (False, True):
         cfg = tiny_config(paired_root, tmp_path, train={**train, "channels_last": cl}, model=model)
         method = Trainer(cfg).build()
-        assert method.speed.channels_last is cl
+        assert method.runtime.plan.channels_last is cl
         assert any(isinstance(m, SafeInstanceNorm2d) for m in method.modules()) is cl
         batches = iter(make_loader(method.make_dataset(cfg, True), cfg, 0, CPU))
         losses = [method.train_step(next(batches), step) for step in (1, 2, 3)]
@@ -191,12 +192,12 @@ def test_resolve_speed_auto(monkeypatch):
 def test_optimizer_follows_the_setting_and_survives_resume_with_another(paired_root, tmp_path):
     loop = Trainer(tiny_config(paired_root, tmp_path, train={"adam": "loop"})).build()
     fused = Trainer(tiny_config(paired_root, tmp_path, train={"adam": "fused"})).build()
-    assert loop.optimizers["g"].defaults["foreach"] is False
-    assert fused.optimizers["g"].defaults["fused"] is True
+    assert loop.runtime.optimizers["g"].defaults["foreach"] is False
+    assert fused.runtime.optimizers["g"].defaults["fused"] is True
     batch = next(iter(make_loader(loop.make_dataset(loop.cfg, True), loop.cfg, 0, CPU)))
     loop.train_step(batch, 1)
-    fused.load_training_state(loop.training_state())
-    group = fused.optimizers["g"].param_groups[0]
+    fused.runtime.load_state_dict(loop.runtime.state_dict())
+    group = fused.runtime.optimizers["g"].param_groups[0]
     assert group["fused"] is True and group["foreach"] is False
     fused.train_step(batch, 2)  # the fused kernel runs on the loop's saved state
 

@@ -16,17 +16,19 @@ from PIL import Image
 from torch.utils.data import default_collate
 
 from pixmorph.cli import main
-from pixmorph.config import build_config, merge
+from pixmorph.config import merge
 from pixmorph.data import synth
 from pixmorph.data.hr import HRDataset
 from pixmorph.data.images import to_tensor
 from pixmorph.errors import CheckpointError, ConfigError
 from pixmorph.evaluation.paired import evaluate_paired
-from pixmorph.inference.translator import Translator, load_generator, translate
+from pixmorph.inference.loading import load_generator
+from pixmorph.inference.translator import Translator, translate
+from pixmorph.methods.settings import build_config
 from pixmorph.methods.srgan import SRGANMethod
 from pixmorph.methods.srresnet import SRResNetMethod
 from pixmorph.nets.vgg import VGG19Features
-from pixmorph.training.trainer import Trainer, sample_batch
+from pixmorph.training.trainer import Trainer, build_method, sample_batch
 
 CPU = torch.device("cpu")
 
@@ -83,7 +85,7 @@ def test_shapes_through_method_and_translator_on_odd_sizes(hr_root, tmp_path, sc
     cfg = build_config(
         sr_tree(hr_root, tmp_path, model={"scale": scale}, data={"crop_size": 12 * scale})
     )
-    method = SRResNetMethod(cfg, CPU)
+    method = build_method(cfg, CPU)
     batch = first_batch(SRResNetMethod, cfg)
     assert batch["a"].shape == (2, 3, 12, 12)
     assert batch["b"].shape == (2, 3, 12 * scale, 12 * scale)
@@ -303,7 +305,7 @@ def test_srgan_step_with_vgg_content_loss(hr_root, tmp_path):
     weights = fake_vgg19(tmp_path / "vgg19.pth")
     cfg = srgan_config(hr_root, tmp_path / "run", vgg_weights=str(weights), vgg_layer="relu2_2")
     assert cfg.model.content_loss == "vgg"
-    method = SRGANMethod(cfg, CPU)
+    method = build_method(cfg, CPU)
     assert method.content is not None
     assert not any("vgg" in k or k.startswith("content") for k in method.state_dict())
     before_g = [p.detach().clone() for p in method.g.parameters()]

@@ -10,9 +10,33 @@ from typing import Any
 import torch
 
 from pixmorph.errors import CheckpointError
+from pixmorph.version import __version__
 
 FORMAT = "pixmorph-checkpoint"
 VERSION = 1
+
+
+def make_payload(
+    config: dict[str, Any],
+    step: int,
+    model: dict[str, Any],
+    training: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    rng: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything a checkpoint holds: weights, optimizer/schedule/scaler state, RNG, step, config."""
+    training = training or {"optimizers": {}, "schedulers": {}, "scalers": {}}
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "pixmorph_version": __version__,
+        "config": config,
+        "step": step,
+        "model": model,
+        **training,
+        "extra": extra or {},
+        "rng": rng if rng is not None else rng_state(),
+    }
 
 
 def save_atomic(obj: dict[str, Any], path: str | Path) -> Path:
@@ -55,6 +79,34 @@ def load_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise CheckpointError(f"{p} does not hold a mapping; it is not a pixmorph checkpoint")
     return obj
+
+
+def read_state_dict(path: str | Path, what: str, hint: str = "") -> dict[str, Any]:
+    """Tensors of a .safetensors file or a weights-only torch.save file (no code is run).
+
+    A state dict wrapped as {"state_dict": ...} is unwrapped. Errors name the file, `what` it
+    was read as, and `hint` (which files would do).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{what}: {p} does not exist{'; ' + hint if hint else ''}")
+    try:
+        if p.suffix == ".safetensors":
+            from safetensors.torch import load_file as load_safetensors
+
+            state = load_safetensors(str(p))
+        else:
+            state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # any reading failure means the same thing to the user
+        raise CheckpointError(
+            f"{p} could not be read as {what} ({type(e).__name__}: {e})"
+            + (f"; {hint}" if hint else "")
+        ) from e
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{p} does not hold a state dict of tensors ({what})")
+    return state
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -19,6 +19,33 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 BestMetric = Literal["psnr", "ssim", "l1", "none"]
 AdamImpl = Literal["auto", "fused", "foreach", "loop"]
 Allocator = Literal["auto", "reuse", "system"]
+LRPolicy = Literal["linear", "step", "constant"]
+
+
+def ranged(default: Any, lo: float | None = None, hi: float | None = None) -> Any:
+    """A dataclass field whose value must lie in [lo, hi]; from_dict checks it."""
+    return field(default=default, metadata={"range": (lo, hi)})
+
+
+def check_range(key: str, value: Any, bounds: tuple[float | None, float | None]) -> None:
+    """A ConfigError naming the setting and its allowed range when value lies outside it."""
+    lo, hi = bounds
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        allowed = (
+            f"from {lo:g} to {hi:g}"
+            if lo is not None and hi is not None
+            else f">= {lo:g}"
+            if lo is not None
+            else f"<= {hi:g}"
+        )
+        raise ConfigError(f"{key}={value!r} is out of range: it must be {allowed}")
+
+
+def load_size_for(crop_size: int) -> int:
+    """The load size that keeps the published 286/256 ratio of resize to random crop."""
+    return round(crop_size * 286 / 256)
 
 
 @dataclass
@@ -29,29 +56,34 @@ class DataConfig:
     root_a: str = ""  # unpaired methods: domain A's folder instead of root/trainA
     root_b: str = ""  # unpaired methods: domain B's folder instead of root/trainB
     direction: Direction = "AtoB"
-    load_size: int = 286
-    crop_size: int = 256
+    load_size: int = ranged(286, 1)
+    crop_size: int = ranged(256, 8)
     preprocess: Preprocess = "resize_and_crop"
     flip: bool = True
-    in_channels: int = 3
-    out_channels: int = 3
-    num_workers: int = 0
+    in_channels: int = ranged(3, 1)
+    out_channels: int = ranged(3, 1)
+    num_workers: int = ranged(0, 0)
     cache: bool = False  # keep decoded images in memory
     verify: bool = True  # decode every file once at start, so bad files fail early
     skip_bad_files: bool = False  # drop unreadable/ill-shaped files with a counted warning
-    max_images: int = 0  # 0: all
+    max_images: int = ranged(0, 0)  # 0: all
 
 
 @dataclass
 class TrainConfig:
     """The optimisation schedule and the loop's bookkeeping."""
 
-    steps: int = 20000
-    batch_size: int = 1
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    decay_start: float = 0.5  # fraction of steps at constant LR, then linear decay to 0
+    steps: int = ranged(20000, 1)
+    batch_size: int = ranged(1, 1)
+    lr: float = ranged(2e-4, 0.0)
+    beta1: float = ranged(0.5, 0.0, 1.0)
+    beta2: float = ranged(0.999, 0.0, 1.0)
+    decay_start: float = ranged(0.5, 0.0, 1.0)  # fraction of steps at constant LR, then decay
+    # linear: constant, then linear decay to 0 (decay_start); step: x lr_gamma every lr_step_every
+    # steps; constant: no schedule
+    lr_policy: LRPolicy = "linear"
+    lr_step_every: int = ranged(100_000, 1)
+    lr_gamma: float = ranged(0.5, 0.0, 1.0)
     seed: int = 0
     device: str = "auto"  # auto, cpu, cuda, cuda:N, mps
     precision: Precision = "auto"  # auto: bf16 where native and it pays, else fp32; docs/speed.md
@@ -60,13 +92,13 @@ class TrainConfig:
     adam: AdamImpl = "auto"  # auto: fused where the device has it, else foreach
     small_maps: bool | Literal["auto"] = "auto"  # auto: on CPU, convs on <=8x8 maps as matmul
     allocator: Allocator = "auto"  # auto: reuse freed host memory (glibc, CPU); system: leave it
-    log_every: int = 10
-    sample_every: int = 200
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2  # step_*.pt files kept besides latest.pt
-    num_samples: int = 4  # images in each sample grid
+    log_every: int = ranged(10, 1)
+    sample_every: int = ranged(200, 0)  # 0: no sample grids
+    checkpoint_every: int = ranged(500, 1)
+    keep_checkpoints: int = ranged(2, 0)  # step_*.pt files kept besides latest.pt
+    num_samples: int = ranged(4, 1)  # images in each sample grid
     init_generator: str = ""  # weights file the generator starts from (fine-tuning); "": none
-    eval_every: int = 0  # steps between held-out evaluations (eval_l1/psnr/ssim); 0: off
+    eval_every: int = ranged(0, 0)  # steps between held-out evaluations; 0: off
     best_metric: BestMetric = "psnr"  # eval metric that picks checkpoints/best.pt; none: no best
 
 
@@ -165,6 +197,9 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
             f"{prefix.rstrip('.') or 'the top level'}: {', '.join(names)}"
         )
     kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
+    for f in dataclasses.fields(cls):
+        if f.name in kwargs and "range" in f.metadata:
+            check_range(prefix + f.name, kwargs[f.name], f.metadata["range"])
     return cls(**kwargs)
 
 
@@ -236,25 +271,3 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 def write_yaml(path: str | Path, data: dict[str, Any]) -> None:
     """Write a plain dict as YAML, keys in definition order."""
     Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-def build_config(tree: dict[str, Any]) -> Config:
-    """Build and resolve a Config from a nested dict; the method fills in and checks its part."""
-    from pixmorph.methods.registry import get_method  # late: methods import this module
-
-    method_name = tree.get("method", Config.method)
-    method_cls = get_method(method_name)
-    defaults = method_cls.default_overrides()
-    tree = merge(defaults, {k: v for k, v in tree.items()})
-    rest = {k: v for k, v in tree.items() if k != "model"}
-    cfg = from_dict(Config, rest)
-    model_tree = tree.get("model") or {}
-    if not isinstance(model_tree, dict):
-        raise ConfigError("model: expected a mapping of the method's settings")
-    cfg.model = from_dict(method_cls.Config, model_tree, prefix="model.")
-    return method_cls.resolve(cfg)
-
-
-def config_from_dict(data: dict[str, Any]) -> Config:
-    """Rebuild a Config saved with a run or checkpoint."""
-    return build_config(data)

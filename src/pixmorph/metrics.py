@@ -40,6 +40,11 @@ def l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x.double() - y.double()).abs().mean(dim=(1, 2, 3))
 
 
+PSNR_CAP = 100.0  # reported PSNR is capped here: identical images give +inf; JSON has none
+# whether a higher value of each evaluation metric is better (picks best.pt, reports trends)
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False}
+
+
 def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 2.0) -> torch.Tensor:
     """PSNR in dB per image, shape (B,); identical images give +inf (callers may clamp)."""
     _check_pair(x, y)
@@ -110,7 +115,7 @@ def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
     return _Y_OFFSET + (rgb01 * weights).sum(dim=1, keepdim=True)
 
 
-def _crop(x: torch.Tensor, border: int) -> torch.Tensor:
+def _crop_border(x: torch.Tensor, border: int) -> torch.Tensor:
     """Drop `border` pixels from each side of (B, C, H, W) x."""
     if border < 0:
         raise ValueError(f"border must be >= 0, got {border}")
@@ -123,13 +128,17 @@ def _crop(x: torch.Tensor, border: int) -> torch.Tensor:
 def psnr_y(x: torch.Tensor, y: torch.Tensor, border: int = 0) -> torch.Tensor:
     """PSNR on the BT.601 Y channel (0..255 scale), `border` pixels cropped per side; shape (B,)."""
     _check_pair(x, y)
-    return psnr(_crop(rgb_to_y(x), border), _crop(rgb_to_y(y), border), data_range=255.0)
+    return psnr(
+        _crop_border(rgb_to_y(x), border), _crop_border(rgb_to_y(y), border), data_range=255.0
+    )
 
 
 def ssim_y(x: torch.Tensor, y: torch.Tensor, border: int = 0) -> torch.Tensor:
     """SSIM on the BT.601 Y channel (0..255 scale), `border` pixels cropped per side; shape (B,)."""
     _check_pair(x, y)
-    return ssim(_crop(rgb_to_y(x), border), _crop(rgb_to_y(y), border), data_range=255.0)
+    return ssim(
+        _crop_border(rgb_to_y(x), border), _crop_border(rgb_to_y(y), border), data_range=255.0
+    )
 
 
 def colourfulness(x: torch.Tensor) -> torch.Tensor:

@@ -53,3 +53,23 @@ class RunDir:
         """Drop records past `after_step` (work lost since the checkpoint a resume starts from)."""
         kept = [r for r in self.read_metrics() if r.get("step", 0) <= after_step]
         self.metrics.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+
+def scalars(record: dict[str, Any]) -> dict[str, float]:
+    """The numeric entries of a record other than the step."""
+    return {
+        k: float(v)
+        for k, v in record.items()
+        if k != "step" and isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def tag(name: str) -> str:
+    """A TensorBoard tag that groups related curves: loss/, eval/, lr/, speed/."""
+    if name.startswith("eval_"):
+        return "eval/" + name.removeprefix("eval_")
+    if name.startswith("lr_"):
+        return "lr/" + name.removeprefix("lr_")
+    if name == "images_per_s":
+        return "speed/" + name
+    return "loss/" + name

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from pixmorph.commands.console import TrainProgress
-from pixmorph.config import build_config
+from pixmorph.config import load_size_for
 from pixmorph.data import synth
 from pixmorph.data.aligned import split_pair
 from pixmorph.data.images import list_images, open_image
 from pixmorph.evaluation.paired import evaluate_paired
-from pixmorph.inference.translator import Translator, load_generator, translate
+from pixmorph.inference.loading import load_generator
+from pixmorph.inference.translator import Translator, translate
+from pixmorph.methods.settings import build_config
 from pixmorph.training.trainer import Trainer
 
 
@@ -27,7 +29,7 @@ def demo_recipe(out: Path, data: Path, steps: int, size: int) -> dict[str, Any]:
             "root": str(data),
             "direction": "BtoA",
             "crop_size": size,
-            "load_size": round(size * 286 / 256),
+            "load_size": load_size_for(size),
             "cache": True,
         },
         "train": {

@@ -15,7 +15,7 @@ from pixmorph.errors import ConfigError
 from pixmorph.evaluation.fid import Realism, evaluate_unpaired, unpaired_folders
 from pixmorph.evaluation.inception_weights import build_feature_net
 from pixmorph.evaluation.paired import evaluate_paired
-from pixmorph.inference.translator import load_generator
+from pixmorph.inference.loading import load_generator
 from pixmorph.methods.registry import get_method
 
 

@@ -10,7 +10,8 @@ from typing import Any
 from pixmorph.checkpoint import save_atomic
 from pixmorph.inference.export import EXPORTERS
 from pixmorph.inference.export import SUFFIXES as EXPORT_SUFFIXES
-from pixmorph.inference.translator import Translator, load_generator
+from pixmorph.inference.loading import load_generator
+from pixmorph.inference.translator import Translator
 from pixmorph.interop.facts import describe
 from pixmorph.interop.weights import net_facts, reference_state_dict
 

@@ -13,10 +13,20 @@ from typing import Any
 import yaml
 
 from pixmorph.commands.console import TrainProgress
-from pixmorph.config import build_config, merge, parse_overrides, read_yaml, to_dict
+from pixmorph.config import (
+    Config,
+    load_size_for,
+    merge,
+    parse_overrides,
+    read_yaml,
+    set_dotted,
+    to_dict,
+)
 from pixmorph.errors import ConfigError
 from pixmorph.interop.weights import init_settings
-from pixmorph.methods.registry import get_method
+from pixmorph.methods.base import Flag
+from pixmorph.methods.registry import METHODS, get_method
+from pixmorph.methods.settings import build_config
 from pixmorph.training.trainer import Trainer, TrainingInterrupted
 
 RECIPE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -31,14 +41,12 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("items", nargs="*", metavar="[RECIPE.yaml] [key=value ...]")
-    p.add_argument("--method", help="method to train (pix2pix, srresnet, srgan, ...)")
+    p.add_argument("--method", choices=sorted(METHODS), help="method to train")
     p.add_argument("--data", help="folder of images, or a root holding train/ (and test/ or val/)")
     p.add_argument("--direction", choices=["AtoB", "BtoA"], help="which half is the input")
     p.add_argument("--steps", type=int, help="total training steps (with --resume: a new total)")
     p.add_argument("--size", type=int, help="training crop size (load size scales with it)")
     p.add_argument("--batch-size", type=int, help="images per step")
-    p.add_argument("--scale", type=int, help="super-resolution factor (model.scale: 2, 3, 4)")
-    p.add_argument("--vgg-weights", help="VGG19 state dict for SRGAN's content loss")
     p.add_argument("--out", help="run folder")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     p.add_argument(
@@ -55,7 +63,30 @@ def add_parser(sub: Any) -> None:
         default=1,
         help="data-parallel processes on this machine (runs torchrun for you)",
     )
+    for flag in method_flags().values():
+        p.add_argument(
+            flag.option, type=flag.type, choices=flag.choices, help=f"{flag.help} ({flag.key})"
+        )
     p.set_defaults(run=run)
+
+
+def method_flags() -> dict[str, Flag]:
+    """The flags the registered methods declare, by option; one option means one setting."""
+    flags: dict[str, Flag] = {}
+    for cls in METHODS.values():
+        for flag in cls.flags:
+            known = flags.setdefault(flag.option, flag)
+            if known.key != flag.key:
+                raise ConfigError(
+                    f"{flag.option} stands for {known.key} and for {flag.key} in two methods; "
+                    "a flag must mean one setting"
+                )
+    return flags
+
+
+def dest(option: str) -> str:
+    """argparse's attribute name for an option."""
+    return option.lstrip("-").replace("-", "_")
 
 
 def flag_tree(args: argparse.Namespace) -> dict[str, Any]:
@@ -74,7 +105,7 @@ def flag_tree(args: argparse.Namespace) -> dict[str, Any]:
         if args.size < 8:
             raise ConfigError(f"--size {args.size}: the crop size must be at least 8")
         data["crop_size"] = args.size
-        data["load_size"] = round(args.size * 286 / 256)  # the published 286/256 jitter ratio
+        data["load_size"] = load_size_for(args.size)
     if data:
         tree["data"] = data
     train: dict[str, Any] = {}
@@ -86,13 +117,10 @@ def flag_tree(args: argparse.Namespace) -> dict[str, Any]:
         train["batch_size"] = args.batch_size
     if train:
         tree["train"] = train
-    model: dict[str, Any] = {}
-    if args.scale is not None:
-        model["scale"] = args.scale
-    if args.vgg_weights:
-        model["vgg_weights"] = args.vgg_weights
-    if model:
-        tree["model"] = model
+    for flag in method_flags().values():
+        value = getattr(args, dest(flag.option), None)
+        if value is not None:
+            set_dotted(tree, flag.key, value)
     return tree
 
 
@@ -151,7 +179,7 @@ def launch(args: argparse.Namespace) -> int:
 def init_settings_under(tree: dict[str, Any]) -> dict[str, Any]:
     """The generator settings a train.init_generator file shows, for a method that has them."""
     path = tree.get("train", {}).get("init_generator")
-    method_cls = get_method(tree.get("method", "pix2pix"))
+    method_cls = get_method(tree.get("method", Config.method))
     if not path or "generator" not in {f.name for f in dataclasses.fields(method_cls.Config)}:
         return {}
     return init_settings(path)
@@ -174,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
         tree = merge(read_yaml(recipe), user) if recipe else user
         tree = merge(init_settings_under(tree), tree)
         if "out" not in tree:
-            tree["out"] = str(Path("runs") / str(tree.get("method", "pix2pix")))
+            tree["out"] = str(Path("runs") / str(tree.get("method", Config.method)))
         trainer = Trainer(build_config(tree))
     cfg = trainer.cfg
     if args.dry_run:

@@ -20,7 +20,8 @@ from pixmorph.data.images import (
 )
 from pixmorph.errors import DataError
 from pixmorph.inference.export import onnx_engine
-from pixmorph.inference.translator import load_generator, translate
+from pixmorph.inference.loading import load_generator
+from pixmorph.inference.translator import translate
 from pixmorph.speed.allocator import reuse_freed_memory
 
 log = logging.getLogger(__name__)

@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from pixmorph.data import png16, tiff
+from pixmorph.data.pixels import check_float, pil_to_array
 from pixmorph.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".npy")
 TIFF_SUFFIXES = (".tif", ".tiff")
 PEAK = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.float32): 1.0}
-FLOAT_SLACK = 1e-3  # float images may stray this far outside 0..1 (rounding), then are clipped
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, Pillow's RGB -> L weights
 
 
@@ -48,43 +48,6 @@ def list_images(folder: str | Path) -> list[Path]:
 
 
 # --- decoding to arrays ----------------------------------------------------------------------
-def pil_to_array(img: Image.Image) -> np.ndarray:
-    """A decoded Pillow image as (H, W, C) uint8, uint16 or float32 (palette expanded)."""
-    mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        return np.asarray(img).astype(np.uint16)[:, :, None]
-    if mode == "I":  # 32-bit integers: accepted when they fit 16 bits (older 16-bit PNG reads)
-        arr = np.asarray(img)
-        if arr.size and (arr.min() < 0 or arr.max() > 65535):
-            raise ValueError(f"32-bit integer pixels span {arr.min()}..{arr.max()}, not 0..65535")
-        return arr.astype(np.uint16)[:, :, None]
-    if mode == "F":
-        return _check_float(np.asarray(img, dtype=np.float32))[:, :, None]
-    if mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    elif mode == "PA":
-        img = img.convert("RGBA")
-    elif mode == "1":
-        img = img.convert("L")
-    elif mode not in ("L", "LA", "RGB", "RGBA"):
-        img = img.convert("RGBA" if "A" in mode or mode.endswith("a") else "RGB")
-    arr = np.asarray(img)
-    return arr[:, :, None] if arr.ndim == 2 else arr
-
-
-def _check_float(arr: np.ndarray) -> np.ndarray:
-    """Floating-point pixels must be intensities in 0..1 (NaN and far-out values are refused)."""
-    arr = arr.astype(np.float32, copy=False)
-    if arr.size:
-        lo, hi = float(np.min(arr)), float(np.max(arr))
-        if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -FLOAT_SLACK or hi > 1 + FLOAT_SLACK:
-            raise ValueError(
-                f"floating-point pixels span {lo:g}..{hi:g}; pixmorph reads float images as "
-                "intensities in 0..1, so rescale the data to 0..1 first"
-            )
-    return np.clip(arr, 0.0, 1.0)
-
-
 def array_pixels(arr: np.ndarray) -> np.ndarray:
     """An array from a .npy or TIFF file as (H, W, C) uint8, uint16 or float32."""
     if arr.ndim == 2:
@@ -96,7 +59,7 @@ def array_pixels(arr: np.ndarray) -> np.ndarray:
     if arr.dtype in (np.uint8, np.uint16):
         return arr
     if arr.dtype.kind == "f":
-        return _check_float(arr)
+        return check_float(arr)
     raise ValueError(
         f"sample type {arr.dtype} is not supported; store uint8 (0..255), uint16 (0..65535) "
         "or floats in 0..1"

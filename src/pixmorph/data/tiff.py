@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pixmorph.data.pixels import pil_to_array
+
 INSTALL_HINT = "install the TIFF support with: pip install 'pixmorph[tiff]'"
 
 
@@ -65,8 +67,6 @@ def _read_with_pillow(path: str | Path) -> np.ndarray:
         if getattr(img, "n_frames", 1) > 1 or samples != len(img.getbands()):
             raise TIFFError(f"has several pages or planes; {INSTALL_HINT}")
         img.load()
-        from pixmorph.data.images import pil_to_array  # late: images imports this module
-
         return pil_to_array(img)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pixmorph import metrics
+import pixmorph.metrics as metrics
 from pixmorph.data.images import list_images, open_image, save_image, to_tensor
 from pixmorph.errors import DataError
 from pixmorph.evaluation.inception_weights import FeatureNet

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pixmorph.checkpoint import read_state_dict
 from pixmorph.errors import CheckpointError, ConfigError
 from pixmorph.nets.inception import FEATURE_DIM, INPUT_SIZE, InceptionV3Features
 
@@ -230,26 +231,13 @@ def weights_fingerprint(state: dict[str, Tensor]) -> str:
     return h.hexdigest()
 
 
-def read_state_dict(path: Path) -> dict[str, Tensor]:
-    """Tensors from a .safetensors file or a weights-only torch.save file (no code is run)."""
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(
-            f"{path} could not be read as Inception weights ({type(e).__name__}: {e}); give a "
-            "TorchScript file, a .safetensors file or a torch.save'd state dict"
-        ) from e
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise CheckpointError(f"{path} does not hold a state dict of tensors")
-    return _strip_prefix(state)
+def read_inception_state(path: Path) -> dict[str, Tensor]:
+    """The tensors of an Inception weights file, without any "module." style prefix."""
+    hint = "give a TorchScript file, a .safetensors file or a torch.save'd state dict"
+    return _strip_prefix(read_state_dict(path, "Inception weights", hint))
 
 
-def check_layout(state: dict[str, Tensor], source: str) -> None:
+def check_inception_layout(state: dict[str, Tensor], source: str) -> None:
     """Raise CheckpointError unless `state` has exactly the names and shapes of the network."""
     with torch.device("meta"):  # shapes only: nothing is allocated or initialised
         want = {k: tuple(v.shape) for k, v in InceptionV3Features().state_dict().items()}
@@ -273,7 +261,7 @@ def check_layout(state: dict[str, Tensor], source: str) -> None:
 
 def plain_inception(state: dict[str, Tensor], source: str) -> InceptionV3Features:
     """The plain nn.Module Inception with `state` loaded; mismatched names are a clear error."""
-    check_layout(state, source)
+    check_inception_layout(state, source)
     with torch.device("meta"):  # no random init of 24M weights that are replaced at once
         net = InceptionV3Features()
     net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
@@ -297,10 +285,10 @@ def load_inception(
         except Exception as e:
             raise CheckpointError(f"{p} is not a loadable TorchScript file ({e})") from e
         state = _strip_prefix(dict(script.state_dict()))
-        check_layout(state, str(p))  # before any image goes through the scripted code
+        check_inception_layout(state, str(p))  # before any image goes through the scripted code
         net: nn.Module = plain_inception(state, str(p)) if plain else script
     else:
-        state = read_state_dict(p)
+        state = read_inception_state(p)
         net = plain_inception(state, str(p))
     fingerprint = weights_fingerprint(state)
     if fingerprint != KNOWN_FINGERPRINT:

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from pixmorph import metrics
+import pixmorph.metrics as metrics
 from pixmorph.data.images import preview, save_image
 from pixmorph.errors import DataError
 from pixmorph.evaluation.fid import Realism
@@ -21,7 +21,6 @@ from pixmorph.evaluation.page import render_paired
 from pixmorph.inference.translator import Translator
 from pixmorph.methods.base import Baseline
 
-PSNR_CAP = 100.0  # identical images have infinite PSNR; JSON has no infinity
 PAIRED_METRICS = ("l1", "psnr", "ssim")
 
 
@@ -34,7 +33,7 @@ def paired_scores(fake: Tensor, real: Tensor) -> dict[str, Tensor]:
         )
     return {
         "l1": metrics.l1(fake, real),
-        "psnr": metrics.psnr(fake, real).clamp(max=PSNR_CAP),
+        "psnr": metrics.psnr(fake, real).clamp(max=metrics.PSNR_CAP),
         "ssim": metrics.ssim(fake, real),
     }
 

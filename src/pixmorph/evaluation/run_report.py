@@ -14,11 +14,10 @@ import yaml
 
 from pixmorph.errors import ConfigError
 from pixmorph.evaluation.plot import line_plot
-from pixmorph.run_folder import RunDir
-from pixmorph.training.held_out import HIGHER_IS_BETTER
-from pixmorph.training.logsinks import scalars, tag
+from pixmorph.metrics import HIGHER_IS_BETTER
+from pixmorph.run_folder import RunDir, scalars, tag
 
-STYLE = (
+REPORT_STYLE = (
     "body{font-family:sans-serif;margin:1.5em;max-width:1400px}h2{margin-top:1.6em}"
     "td,th{padding:3px 10px;text-align:right}th{background:#eee}td:first-child{text-align:left}"
     ".grid{display:flex;flex-wrap:wrap;gap:10px}.grid figure{margin:0}"
@@ -204,7 +203,7 @@ def build_report(
     )
     page = (
         f"<!doctype html><meta charset='utf-8'><title>pixmorph run {html.escape(run.root.name)}"
-        f"</title><style>{STYLE}</style>"
+        f"</title><style>{REPORT_STYLE}</style>"
         f"<h1>Run {html.escape(run.root.name)}</h1>"
         f"<p>method <b>{html.escape(str(cfg.get('method', '?')))}</b> &middot; logged up to step "
         f"{last_step} of {total} &middot; best checkpoint by {html.escape(str(best_metric))}"

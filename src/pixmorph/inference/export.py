@@ -19,11 +19,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pixmorph.config import config_from_dict, to_dict
+from pixmorph.config import to_dict
 from pixmorph.device import pick_device
 from pixmorph.errors import CheckpointError, ConfigError
 from pixmorph.inference.translator import Translator
 from pixmorph.methods.base import Generator
+from pixmorph.methods.settings import config_from_dict
+from pixmorph.speed.plan import strip_inference_speedups
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ ONNX_OPSET = 17
 ONNX_HINT = "ONNX needs the optional packages: pip install 'pixmorph[onnx]'"
 
 
-def describe(translator: Translator) -> dict[str, Any]:
+def describe_translator(translator: Translator) -> dict[str, Any]:
     """What a Translator needs besides the network, as plain JSON-able values."""
     g = translator.generator
     return {
@@ -51,8 +53,6 @@ def describe(translator: Translator) -> dict[str, Any]:
 
 def portable_copy(module: nn.Module) -> nn.Module:
     """An fp32, NCHW, eval-mode CPU copy of a network, free of pixmorph's speed wrappers."""
-    from pixmorph.speed.plan import strip_inference_speedups
-
     if any(p.dtype != torch.float32 for p in module.parameters()):
         raise ConfigError(
             "the generator was loaded with bf16/fp16 weights; load it with precision='fp32' "
@@ -93,7 +93,7 @@ def export_onnx(translator: Translator, path: str | Path) -> Path:
         )
     model = onnx.load(str(p))
     entry = model.metadata_props.add()
-    entry.key, entry.value = MARKER, json.dumps(describe(translator))
+    entry.key, entry.value = MARKER, json.dumps(describe_translator(translator))
     onnx.save(model, str(p))
     return p
 
@@ -103,7 +103,7 @@ def export_torchscript(translator: Translator, path: str | Path) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     net = portable_copy(translator.generator.module)
-    extra = {f"{MARKER}.json": json.dumps(describe(translator))}
+    extra = {f"{MARKER}.json": json.dumps(describe_translator(translator))}
     with torch.no_grad(), warnings.catch_warnings():
         # torch 2.13 marks TorchScript deprecated; the format is still what many runtimes load
         warnings.simplefilter("ignore", DeprecationWarning)

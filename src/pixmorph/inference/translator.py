@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -12,19 +11,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from pixmorph.config import Config, config_from_dict
+from pixmorph.config import Config
 from pixmorph.data.images import convert_mode, to_pil, to_tensor
-from pixmorph.device import autocast, pick_device, resolve_precision
+from pixmorph.device import autocast
 from pixmorph.errors import ConfigError
 from pixmorph.inference.tiling import translate_tiled
-from pixmorph.interop.weights import load_any
 from pixmorph.methods.base import Generator
-from pixmorph.methods.registry import get_method
-from pixmorph.speed.plan import (
-    compile_for_inference,
-    inference_channels_last,
-    prepare_for_inference,
-)
 
 
 @dataclass
@@ -39,6 +31,9 @@ class Translator:
     step: int = 0
     tile: int | None = None  # inputs larger than this (px) run in tiles; None: the model's default
     overlap: int | None = None  # px shared by neighbouring tiles; None: the model's default
+    # multimodal generators (Generator.style_dim > 0): the (style_dim,) code every image gets;
+    # None: the zero code, the mean of the style prior
+    style: Tensor | None = None
 
     def tiling(self) -> tuple[int, int]:
         """(tile, overlap) in input px after defaults; tile 0 means whole images."""
@@ -52,6 +47,12 @@ class Translator:
                 "overlap, which must be >= 0; --tile 0 translates whole images"
             )
         return tile, overlap
+
+    def style_codes(self, n: int) -> Tensor:
+        """(n, style_dim): this translator's style code for each of n images."""
+        dim = self.generator.style_dim
+        code = torch.zeros(dim) if self.style is None else self.style.reshape(dim)
+        return code.to(self.device).expand(n, dim)
 
     @property
     def in_channels(self) -> int:
@@ -85,6 +86,8 @@ class Translator:
 
         def run(t: Tensor) -> Tensor:
             with autocast(self.device, self.precision):
+                if g.style_dim:
+                    return g.module(t, self.style_codes(t.shape[0])).float()
                 return g.module(t).float()
 
         s = g.scale
@@ -100,59 +103,6 @@ class Translator:
         elif tuple(y.shape[2:]) != (h * s, w * s):
             y = F.interpolate(y, size=(h * s, w * s), mode="bicubic", align_corners=False)
         return y.clamp(-1, 1)
-
-
-def load_generator(
-    path: str | Path,
-    direction: str | None = None,
-    device: str | torch.device = "auto",
-    precision: str = "fp32",
-    arch: str | None = None,
-    norm: str | None = None,
-    dropout: bool | None = None,
-    tile: int | None = None,
-    overlap: int | None = None,
-    channels_last: bool | None = None,
-    compile: bool = False,
-) -> Translator:
-    """Load the generator of a pixmorph checkpoint (a file or a run folder) for inference.
-
-    A plain pix2pix/CycleGAN state dict is imported on the fly; arch, norm and dropout apply to
-    such files only, and are read off the file where not given. `tile`/`overlap` (input px)
-    bound memory on large images; None keeps the model's default. `precision` auto: bf16 where
-    the device runs it natively (fp16 on older GPUs), else fp32; bf16/fp16 weights are cast
-    once. channels_last None: where it pays (see accel.inference_channels_last). `compile`:
-    torch.compile with the weights frozen in (10-60 s at the first image and at each new input
-    size, then faster per image; see accel.compile_for_inference). An exported
-    .onnx or .torchscript file loads as well (it runs as exported, in fp32).
-    """
-    from pixmorph.inference.export import is_exported, load_exported  # late: it imports this
-
-    if is_exported(path):
-        return load_exported(path, direction, device)
-    ckpt = load_any(path, direction, arch, norm, dropout)
-    cfg = config_from_dict(ckpt["config"])
-    dev = device if isinstance(device, torch.device) else pick_device(device)
-    method_cls = get_method(cfg.method)
-    method = method_cls(cfg, dev, training=False)
-    method.load_weights(ckpt["model"], source=str(path))
-    method.eval()
-    gen = method.inference_generator(direction)
-    gen.module.eval()
-    precision = resolve_precision(precision, dev)
-    cl = (
-        inference_channels_last(gen.module, precision, dev)
-        if channels_last is None
-        else channels_last
-    )
-    prepare_for_inference(gen.module, precision, cl)
-    if compile:
-        compile_for_inference(gen.module)
-    translator = Translator(
-        gen, cfg, direction, dev, precision, int(ckpt.get("step", 0)), tile, overlap
-    )
-    translator.tiling()  # bad tile settings fail here, before any image is read
-    return translator
 
 
 def _as_tensor(img: Image.Image | Tensor, channels: int) -> Tensor:

@@ -15,12 +15,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pixmorph.checkpoint import FORMAT, check_format, load_file, resolve_path
-from pixmorph.config import build_config, config_from_dict
+from pixmorph.checkpoint import FORMAT, check_format, load_file, make_payload, resolve_path
+from pixmorph.config import load_size_for, to_dict
 from pixmorph.errors import CheckpointError
 from pixmorph.interop.facts import LayoutFacts, Style, describe, hints, read_facts
 from pixmorph.interop.layout import from_reference, module_table, to_reference
 from pixmorph.methods.registry import get_method
+from pixmorph.methods.settings import build_config, config_from_dict
 from pixmorph.nets.factory import GeneratorConfig, size_multiple
 
 log = logging.getLogger(__name__)
@@ -183,8 +184,6 @@ def import_reference(
     direction: str = "AtoB",
 ) -> dict[str, Any]:
     """A pixmorph pix2pix checkpoint (step 0) holding a reference-layout generator."""
-    from pixmorph.training.trainer import checkpoint_payload  # late: train imports the methods
-
     facts = read_facts(state, source)
     state = drop_legacy_stats(state, facts, source)
     spec = resolve_settings(facts, source, arch, norm, dropout)
@@ -197,7 +196,7 @@ def import_reference(
             "in_channels": facts.in_channels,
             "out_channels": facts.out_channels,
             "crop_size": crop,
-            "load_size": round(crop * 286 / 256),
+            "load_size": load_size_for(crop),
         },
         "model": {"generator": asdict(spec)},
     }
@@ -205,7 +204,8 @@ def import_reference(
     method = get_method(cfg.method)(cfg, torch.device("cpu"), training=False)
     net = method.inference_generator().module
     net.load_state_dict(check_layout(state, net, facts, source, "flags"))
-    return checkpoint_payload(method, cfg, 0) | {"imported_from": Path(source).name}
+    payload = make_payload(to_dict(cfg), 0, method.state_dict())
+    return payload | {"imported_from": Path(source).name}
 
 
 def load_any(

@@ -1,24 +1,28 @@
-"""The method contract: what the trainer, inference and evaluation may rely on.
+"""The method contract: what a method declares, and all that the trainer, inference and
+evaluation may rely on.
 
-A method owns its networks, losses and optimizers. The trainer only calls `train_step` and the
-bookkeeping below; it never asks which method it is running.
+A method declares its settings, its networks and which optimizer trains each, its data kind,
+`train_step`, `visuals`, its inference entry points and its evaluation figures. The machinery
+every method shares (optimizers, LR schedules, scalers, data-parallel wrappers, the speed plan,
+resume, starting weights) belongs to the trainer, which hands the method a `Runtime`; the method
+reaches it through `optimize`, `parallel` and `autocast` and never builds any of it itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
-from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import Dataset
 
 from pixmorph.config import Config
+from pixmorph.data.layouts import DataKind, make_dataset
 from pixmorph.device import autocast
-from pixmorph.speed.plan import SpeedPlan, adam_options, compile_pays, resolve_speed, set_adam_impl
+from pixmorph.errors import ConfigError
 
 Batch = dict[str, Any]
 Panel = dict[str, Tensor]  # one row group of a sample grid: column name -> (B, C, H, W) in [-1, 1]
@@ -26,7 +30,11 @@ Panel = dict[str, Tensor]  # one row group of a sample grid: column name -> (B, 
 
 @dataclass
 class Generator:
-    """An image-to-image network ready for inference: (B, in, H, W) -> (B, out, sH, sW) in [-1, 1]."""
+    """An image-to-image network ready for inference: (B, in, H, W) -> (B, out, sH, sW) in [-1, 1].
+
+    With `style_dim` > 0 the module is called as module(x, style) with a (B, style_dim) code
+    (multimodal methods: one input, as many outputs as style codes).
+    """
 
     module: nn.Module
     in_channels: int
@@ -37,6 +45,19 @@ class Generator:
     # 0: always the whole image. Callers may override both.
     tile: int = 0
     tile_overlap: int = 0
+    style_dim: int = 0
+    # a style code taken from an example image of the output domain, when the method has one
+    style_encoder: nn.Module | None = None
+
+
+@dataclass
+class Sampler:
+    """An unconditional generator: module(z (B, latent_dim), truncation) -> (B, C, size, size)."""
+
+    module: nn.Module
+    latent_dim: int
+    out_channels: int
+    size: int
 
 
 @dataclass
@@ -47,15 +68,46 @@ class Baseline:
     predict: Callable[[Tensor, tuple[int, int]], Tensor]  # (inputs, target (H, W)) -> (B, C, H, W)
 
 
-def linear_decay(total_steps: int, decay_start: float):
-    """LR factor: 1 for the first `decay_start` fraction of steps, then linearly down to 0."""
-    start = int(total_steps * decay_start)
-    span = max(1, total_steps - start)
+@dataclass
+class OptimizerSpec:
+    """What one optimizer trains and how; unset values come from the run's train settings."""
 
-    def factor(step: int) -> float:
-        return 1.0 if step < start else max(0.0, 1.0 - (step - start) / span)
+    params: Iterable[Any]  # parameters, or param-group dicts (a group may carry "lr_scale")
+    lr: float | None = None
+    betas: tuple[float, float] | None = None
+    weight_decay: float = 0.0
 
-    return factor
+
+@dataclass(frozen=True)
+class Flag:
+    """A command-line flag of `pixmorph train` that stands for one setting of a method."""
+
+    option: str  # e.g. "--scale"
+    key: str  # the dotted setting it sets, e.g. "model.scale"
+    type: type = str
+    help: str = ""
+    choices: tuple[Any, ...] | None = None
+
+
+class Runtime:
+    """How a method runs its networks: an inference build's (fp32, no optimizers).
+
+    The trainer's runtime (training/runtime.py) adds optimizers, scalers and data-parallel
+    wrappers behind the same three calls.
+    """
+
+    def __init__(self, device: torch.device, precision: str = "fp32") -> None:
+        self.device = device
+        self.precision = precision
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return autocast(self.device, self.precision)
+
+    def parallel(self, net: nn.Module) -> nn.Module:
+        return net
+
+    def optimize(self, name: str, loss: Tensor) -> None:
+        raise RuntimeError("this model was built for inference: it has no optimizers")
 
 
 def set_requires_grad(net: nn.Module, flag: bool) -> None:
@@ -65,31 +117,24 @@ def set_requires_grad(net: nn.Module, flag: bool) -> None:
 
 
 class Method(nn.Module):
-    """Base class of every method. Subclasses set `Config` and implement the hooks below."""
+    """Base class of every method. Subclasses set the class attributes and the hooks below."""
 
     Config: ClassVar[type]  # the method's own settings (the `model:` section of a recipe)
+    data_kind: ClassVar[DataKind] = "aligned"  # what the data folder holds (data/layouts.py)
     directions: ClassVar[tuple[str, ...]] = ("AtoB",)  # translation directions it can serve
+    flags: ClassVar[tuple[Flag, ...]] = ()  # its own `pixmorph train` flags
+    recipe: ClassVar[str] = ""  # its recipe in configs/ (the published settings)
+    # settings that make it tiny (8-16 filters): the shared method tests and smoke runs use them
+    tiny_settings: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, cfg: Config, device: torch.device, training: bool = True) -> None:
         super().__init__()
         self.cfg = cfg
         self.device = device
-        self.training_mode = training
-        # an inference build ignores how the run trained (an fp16 CUDA run loads on a CPU too)
-        self.speed = (
-            resolve_speed(cfg.train, device, cfg.data.crop_size, compile_pays(cfg))
-            if training
-            else SpeedPlan()
-        )
-        self.precision = self.speed.precision
-        self.optimizers: dict[str, Optimizer] = {}
-        self.schedulers: dict[str, LambdaLR] = {}
-        self.scalers: dict[str, torch.amp.GradScaler] = {}
-        # data-parallel wrappers by id of the wrapped network; a plain dict, so state_dict keys
-        # never gain a "module." prefix
-        self._parallel: dict[int, nn.Module] = {}
+        self.training_mode = training  # False: an inference build (no discriminators)
+        self.runtime = Runtime(device)
 
-    # --- configuration hooks -------------------------------------------------------------
+    # --- what a method declares ------------------------------------------------------------
     @classmethod
     def default_overrides(cls) -> dict[str, Any]:
         """Settings outside `model:` whose defaults differ for this method (merged under the user's)."""
@@ -101,9 +146,14 @@ class Method(nn.Module):
         return cfg
 
     @classmethod
+    def dataset_options(cls, cfg: Config) -> dict[str, Any]:
+        """Extra settings the data kind's dataset needs from this method (e.g. the SR scale)."""
+        return {}
+
+    @classmethod
     def make_dataset(cls, cfg: Config, train: bool, root: str | None = None) -> Dataset:
         """The dataset this method trains on (train=True) or is evaluated on (train=False)."""
-        raise NotImplementedError
+        return make_dataset(cls.data_kind, cfg, train, root, **cls.dataset_options(cfg))
 
     @classmethod
     def eval_metrics(cls, cfg: Config, fake: Tensor, real: Tensor) -> dict[str, Tensor]:
@@ -115,7 +165,18 @@ class Method(nn.Module):
         """A model-free prediction evaluation scores alongside the model (e.g. bicubic), if any."""
         return None
 
-    # --- training ------------------------------------------------------------------------
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        """Each optimizer by name and what it trains (called once, on a training build)."""
+        raise NotImplementedError
+
+    def compile_pays(self) -> bool:
+        """Whether torch.compile speeds this method up: by default, what its networks declare.
+
+        A network class declares `compile_pays = True` where it was measured to gain (the ResNet
+        generators: their many norm, padding and activation steps are what compile fuses).
+        """
+        return any(getattr(net, "compile_pays", False) for net in self.children())
+
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:
         """One explicit update of every network; returns named scalar losses."""
         raise NotImplementedError
@@ -126,79 +187,11 @@ class Method(nn.Module):
 
     def inference_generator(self, direction: str | None = None) -> Generator:
         """The network that translates images in `direction` (None: the method's default)."""
-        raise NotImplementedError
+        raise ConfigError(f"{self.cfg.method} does not translate images; it generates them")
 
-    @torch.no_grad()
-    def translate(self, x: Tensor, direction: str | None = None) -> Tensor:
-        """Translate a batch (B, C, H, W) in [-1, 1] with the generator in eval mode."""
-        gen = self.inference_generator(direction).module
-        was_training = gen.training
-        gen.eval()
-        try:
-            with self.autocast():
-                return gen(x.to(self.device)).float()
-        finally:
-            gen.train(was_training)
-
-    # --- shared machinery ----------------------------------------------------------------
-    def distribute(self, device_ids: list[int] | None = None) -> None:
-        """Wrap every trained network in DistributedDataParallel (call once, after loading)."""
-        from torch.nn.parallel import DistributedDataParallel
-
-        trained = {
-            id(p) for o in self.optimizers.values() for g in o.param_groups for p in g["params"]
-        }
-        for _, net in self.named_children():
-            params = list(net.parameters())
-            if params and all(id(p) in trained for p in params):
-                self._parallel[id(net)] = DistributedDataParallel(net, device_ids=device_ids)
-
-    def undistribute(self) -> None:
-        """Drop the data-parallel wrappers (before the process group goes away)."""
-        self._parallel.clear()
-
-    def parallel(self, net: nn.Module) -> nn.Module:
-        """The network to call in train_step: its data-parallel wrapper when there is one.
-
-        Gradients are averaged across processes during backward through the wrapper. Call the
-        bare network instead where no gradient for its own weights is wanted (a frozen D while G
-        is updated), so no needless all-reduce happens.
-        """
-        return self._parallel.get(id(net), net)
-
-    def autocast(self):
-        """The mixed-precision context of this run."""
-        return autocast(self.device, self.precision)
-
-    def add_optimizer(self, name: str, params) -> Optimizer:
-        """An Adam with the run's LR and betas, plus its LR schedule and gradient scaler."""
-        t = self.cfg.train
-        opt = torch.optim.Adam(
-            params, lr=t.lr, betas=(t.beta1, t.beta2), **adam_options(self.speed.adam)
-        )
-        self.optimizers[name] = opt
-        self.schedulers[name] = LambdaLR(opt, linear_decay(t.steps, t.decay_start))
-        self.scalers[name] = torch.amp.GradScaler(
-            self.device.type, enabled=self.precision == "fp16"
-        )
-        return opt
-
-    def optimize(self, name: str, loss: Tensor) -> None:
-        """zero_grad, backward and step for one optimizer (scaled when training in fp16)."""
-        opt, scaler = self.optimizers[name], self.scalers[name]
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-
-    def end_step(self) -> None:
-        """Advance every LR schedule by one step."""
-        for sched in self.schedulers.values():
-            sched.step()
-
-    def learning_rates(self) -> dict[str, float]:
-        """The current LR of each optimizer, for logging."""
-        return {f"lr_{k}": o.param_groups[0]["lr"] for k, o in self.optimizers.items()}
+    def sampler(self) -> Sampler | None:
+        """The unconditional generator, for methods that generate images from noise."""
+        return None
 
     def extra_state(self) -> dict[str, Any]:
         """State beyond weights and optimizers (e.g. an image pool) that resuming needs."""
@@ -207,36 +200,44 @@ class Method(nn.Module):
     def load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore what extra_state() returned."""
 
-    def training_state(self) -> dict[str, Any]:
-        """Everything needed to continue training exactly."""
-        return {
-            "model": self.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
-            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
-            "scalers": {k: s.state_dict() for k, s in self.scalers.items()},
-            "extra": self.extra_state(),
-        }
+    # --- what a method calls ---------------------------------------------------------------
+    @property
+    def precision(self) -> str:
+        return self.runtime.precision
 
-    def load_training_state(self, state: dict[str, Any]) -> None:
-        """Restore what training_state() returned."""
-        self.load_state_dict(state["model"])
-        for k, o in self.optimizers.items():
-            o.load_state_dict(state["optimizers"][k])
-            set_adam_impl(o, self.speed.adam)  # the saved flags may name another device's kernel
-        for k, s in self.schedulers.items():
-            s.load_state_dict(state["schedulers"][k])
-        for k, s in self.scalers.items():
-            if state.get("scalers", {}).get(k):
-                s.load_state_dict(state["scalers"][k])
-        self.load_extra_state(state.get("extra", {}))
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The mixed-precision context of this run."""
+        return self.runtime.autocast()
 
-    def init_generator(self, path: str) -> None:
-        """Start the default generator from a pixmorph checkpoint or a reference state dict."""
-        # every key and shape must fit; a mismatch names the settings the file points to
-        from pixmorph.interop.weights import generator_weights  # late: it builds methods
+    def parallel(self, net: nn.Module) -> nn.Module:
+        """The network to call in train_step: its data-parallel wrapper when there is one.
 
-        module = self.inference_generator().module
-        module.load_state_dict(generator_weights(path, module))
+        Gradients are averaged across processes during backward through the wrapper. Call the
+        bare network instead where no gradient for its own weights is wanted (a frozen D while G
+        is updated), so no needless all-reduce happens.
+        """
+        return self.runtime.parallel(net)
+
+    def optimize(self, name: str, loss: Tensor) -> None:
+        """zero_grad, backward and step for one optimizer (scaled when training in fp16)."""
+        self.runtime.optimize(name, loss)
+
+    @torch.no_grad()
+    def translate(self, x: Tensor, direction: str | None = None) -> Tensor:
+        """Translate a batch (B, C, H, W) in [-1, 1] with the generator in eval mode."""
+        gen = self.inference_generator(direction)
+        module = gen.module
+        was_training = module.training
+        module.eval()
+        try:
+            with self.autocast():
+                x = x.to(self.device)
+                if gen.style_dim:
+                    style = torch.randn(x.shape[0], gen.style_dim, device=self.device)
+                    return module(x, style).float()
+                return module(x).float()
+        finally:
+            module.train(was_training)
 
     def load_weights(self, weights: dict[str, Tensor], source: str = "checkpoint") -> None:
         """Load the networks this instance has (an inference build lacks discriminators)."""

@@ -11,11 +11,10 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from pixmorph import metrics
+import pixmorph.metrics as metrics
 from pixmorph.color import greyscale, image_to_lab, lab_to_image
 from pixmorph.config import Config
-from pixmorph.data.folders import eval_folder, train_folder
-from pixmorph.data.load_options import LoadOptions
+from pixmorph.data.layouts import single
 from pixmorph.data.single import SingleDataset
 from pixmorph.errors import ConfigError
 from pixmorph.methods.base import Batch, Generator
@@ -38,20 +37,6 @@ class ColourPairs(Dataset):
         return {"a": greyscale(colour[None])[0], "b": colour, "path": item["path"]}
 
 
-def colour_dataset(cfg: Config, train: bool, root: str | None = None) -> ColourPairs:
-    """Training crops, or deterministic resized evaluation images, of a folder of colour images."""
-    d = cfg.data
-    folder = train_folder(root or d.root) if train else eval_folder(root or d.root)
-    return ColourPairs(
-        SingleDataset(
-            folder,
-            channels=3,
-            colour_only=True,
-            **LoadOptions.of(cfg, train).kwargs(),
-        )
-    )
-
-
 class LabColorizer(nn.Module):
     """RGB or grey (B, 1|3, H, W) in [-1, 1] -> RGB: keeps the input's L, asks `g` for ab."""
 
@@ -71,6 +56,8 @@ class Colorization(Pix2Pix):
     """pix2pix on (L -> ab) with RGB files in and out."""
 
     Config = Pix2PixConfig
+    data_kind = "single"
+    recipe = "colorization.yaml"
 
     @classmethod
     def resolve(cls, cfg: Config) -> Config:
@@ -86,7 +73,8 @@ class Colorization(Pix2Pix):
 
     @classmethod
     def make_dataset(cls, cfg: Config, train: bool, root: str | None = None) -> Dataset:
-        return colour_dataset(cfg, train, root)
+        # training crops or deterministic evaluation images of colour files, as (grey, colour)
+        return ColourPairs(single(cfg, train, root, colour_only=True))
 
     @classmethod
     def eval_metrics(cls, cfg: Config, fake: Tensor, real: Tensor) -> dict[str, Tensor]:

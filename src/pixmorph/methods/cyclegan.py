@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import copy
 import itertools
 import logging
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from pixmorph.config import Config
-from pixmorph.data.folders import eval_folder
-from pixmorph.data.load_options import LoadOptions
-from pixmorph.data.unaligned import UnalignedDataset, domain_folders, has_domains
-from pixmorph.errors import ConfigError, DataError
+from pixmorph.errors import ConfigError
 from pixmorph.losses import GANMode, d_loss, g_loss, gradient_penalty
-from pixmorph.methods.base import Batch, Generator, Method, Panel, set_requires_grad
+from pixmorph.methods.base import (
+    Batch,
+    Generator,
+    Method,
+    OptimizerSpec,
+    Panel,
+    set_requires_grad,
+)
 from pixmorph.methods.image_pool import ImagePool
-from pixmorph.methods.pix2pix import aligned_dataset
 from pixmorph.nets.blocks import Norm
 from pixmorph.nets.factory import (
     DiscriminatorConfig,
@@ -67,39 +67,6 @@ class CycleGANConfig:
     lambda_gp: float = 10.0  # weight of the gradient penalty (gan_mode=wgangp)
 
 
-def eval_dataset(cfg: Config, root: str | None = None) -> Dataset:
-    """Paired test images when there are any, else the unpaired test (or train) domains.
-
-    With `data.direction=BtoA` the input is domain B, so the channel counts swap too.
-    """
-    d = cfg.data
-    r = root or d.root
-    if r and not Path(r, "test").is_dir() and not Path(r, "val").is_dir():
-        for split in ("test", "train"):
-            if has_domains(r, split):
-                return _unaligned(cfg, *domain_folders(r, split=split), train=False)
-    if not r and d.root_a and d.root_b:
-        return _unaligned(cfg, Path(d.root_a), Path(d.root_b), train=False)
-    if not r:
-        raise DataError("no evaluation data: pass --data ROOT (holding test/ or testA/ testB/)")
-    paired = copy.copy(cfg)
-    if d.direction == "BtoA":  # the aligned dataset converts "a" to in_channels
-        paired.data = replace(d, in_channels=d.out_channels, out_channels=d.in_channels)
-    return aligned_dataset(paired, train=False, root=str(eval_folder(r)))
-
-
-def _unaligned(cfg: Config, folder_a: Path, folder_b: Path, train: bool) -> UnalignedDataset:
-    d = cfg.data
-    return UnalignedDataset(
-        folder_a,
-        folder_b,
-        a_channels=d.in_channels,
-        b_channels=d.out_channels,
-        direction=d.direction if not train else "AtoB",  # both directions always train
-        **LoadOptions.of(cfg, train).kwargs(),
-    )
-
-
 class CycleGAN(Method):
     """g_ab: A -> B and g_ba: B -> A; d_a judges A images, d_b judges B images.
 
@@ -108,6 +75,11 @@ class CycleGAN(Method):
     """
 
     Config = CycleGANConfig
+    data_kind = "unaligned"
+    recipe = "cyclegan.yaml"
+    tiny_settings = {
+        "model": {"generator": {"arch": "resnet_6blocks", "ngf": 8}, "discriminator": {"ndf": 8}}
+    }
     directions = ("AtoB", "BtoA")
 
     @classmethod
@@ -137,14 +109,6 @@ class CycleGAN(Method):
             m.lambda_identity = 0.0
         return cfg
 
-    @classmethod
-    def make_dataset(cls, cfg: Config, train: bool, root: str | None = None) -> Dataset:
-        if train:
-            d = cfg.data
-            folders = domain_folders(root or d.root, d.root_a, d.root_b, split="train")
-            return _unaligned(cfg, *folders, train=True)
-        return eval_dataset(cfg, root)
-
     def __init__(self, cfg: Config, device: torch.device, training: bool = True) -> None:
         super().__init__(cfg, device, training)
         m: CycleGANConfig = cfg.model
@@ -157,9 +121,13 @@ class CycleGAN(Method):
             self.d_b = build_discriminator(m.discriminator, ch_b).to(device)
             self.pool_a = ImagePool(m.pool_size)  # past fake_a for d_a
             self.pool_b = ImagePool(m.pool_size)  # past fake_b for d_b
-            # one optimizer per role, as published: the generators share a loss, so do the Ds
-            self.add_optimizer("g", itertools.chain(self.g_ab.parameters(), self.g_ba.parameters()))
-            self.add_optimizer("d", itertools.chain(self.d_a.parameters(), self.d_b.parameters()))
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        # one optimizer per role, as published: the generators share a loss, so do the Ds
+        return {
+            "g": OptimizerSpec(itertools.chain(self.g_ab.parameters(), self.g_ba.parameters())),
+            "d": OptimizerSpec(itertools.chain(self.d_a.parameters(), self.d_b.parameters())),
+        }
 
     def _d_loss(self, d: torch.nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
         """Half the sum of the real and fake losses (D learns slower than G), and the GP."""

@@ -7,15 +7,18 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from pixmorph.config import Config
-from pixmorph.data.aligned import AlignedDataset
-from pixmorph.data.folders import eval_folder, train_folder
-from pixmorph.data.load_options import LoadOptions
 from pixmorph.errors import ConfigError
 from pixmorph.losses import GANMode, d_loss, g_loss, gradient_penalty
-from pixmorph.methods.base import Batch, Generator, Method, Panel, set_requires_grad
+from pixmorph.methods.base import (
+    Batch,
+    Generator,
+    Method,
+    OptimizerSpec,
+    Panel,
+    set_requires_grad,
+)
 from pixmorph.nets.factory import (
     DiscriminatorConfig,
     GeneratorConfig,
@@ -37,23 +40,13 @@ class Pix2PixConfig:
     lambda_gp: float = 10.0  # weight of the gradient penalty (gan_mode=wgangp)
 
 
-def aligned_dataset(cfg: Config, train: bool, root: str | None = None) -> AlignedDataset:
-    """The paired dataset of a run: training crops, or deterministic resized evaluation images."""
-    d = cfg.data
-    folder = train_folder(root or d.root) if train else eval_folder(root or d.root)
-    return AlignedDataset(
-        folder,
-        direction=d.direction,
-        in_channels=d.in_channels,
-        out_channels=d.out_channels,
-        **LoadOptions.of(cfg, train).kwargs(),
-    )
-
-
 class Pix2Pix(Method):
     """G: input -> output; D judges (input, output) pairs."""
 
     Config = Pix2PixConfig
+    data_kind = "aligned"
+    recipe = "facades.yaml"
+    tiny_settings = {"model": {"generator": {"ngf": 8}, "discriminator": {"ndf": 8}}}
 
     @classmethod
     def resolve(cls, cfg: Config) -> Config:
@@ -65,10 +58,6 @@ class Pix2Pix(Method):
             raise ConfigError("data.in_channels and data.out_channels must be at least 1")
         return cfg
 
-    @classmethod
-    def make_dataset(cls, cfg: Config, train: bool, root: str | None = None) -> Dataset:
-        return aligned_dataset(cfg, train, root)
-
     def __init__(self, cfg: Config, device: torch.device, training: bool = True) -> None:
         super().__init__(cfg, device, training)
         m: Pix2PixConfig = cfg.model
@@ -77,8 +66,9 @@ class Pix2Pix(Method):
         self.g = build_generator(m.generator, in_ch, out_ch).to(device)
         if training:
             self.d = build_discriminator(m.discriminator, in_ch + out_ch).to(device)
-            self.add_optimizer("g", self.g.parameters())
-            self.add_optimizer("d", self.d.parameters())
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        return {"g": OptimizerSpec(self.g.parameters()), "d": OptimizerSpec(self.d.parameters())}
 
     def net_channels(self) -> tuple[int, int]:
         """Channels of G's input and output (variants such as colorization change them)."""

@@ -12,7 +12,7 @@ from torch import Tensor
 from pixmorph.config import Config
 from pixmorph.errors import ConfigError
 from pixmorph.losses import GANMode, d_loss, g_loss, gradient_penalty
-from pixmorph.methods.base import Batch, set_requires_grad
+from pixmorph.methods.base import Batch, Flag, OptimizerSpec, set_requires_grad
 from pixmorph.methods.srresnet import SRResNetConfig, SRResNetMethod
 from pixmorph.nets.perceptual import VGGContentLoss, load_vgg19
 from pixmorph.nets.sr_discriminator import SRDiscriminator
@@ -51,6 +51,15 @@ class SRGANMethod(SRResNetMethod):
     """
 
     Config = SRGANConfig
+    recipe = "srgan_x4.yaml"
+    tiny_settings = {
+        "model": {"scale": 2, "n_feats": 8, "n_blocks": 1, "d_feats": 8},
+        "data": {"crop_size": 16},
+    }
+    flags = (
+        *SRResNetMethod.flags,
+        Flag("--vgg-weights", "model.vgg_weights", str, "VGG19 state dict for the content loss"),
+    )
 
     @classmethod
     def resolve(cls, cfg: Config) -> Config:
@@ -82,13 +91,15 @@ class SRGANMethod(SRResNetMethod):
         # the dense head is sized for the HR crop; other sizes go through its adaptive pool
         size = max(16, cfg.data.crop_size // 16 * 16)
         self.d = SRDiscriminator(ch, m.d_feats, size).to(device)
-        self.add_optimizer("d", self.d.parameters())
         if m.content_loss == "vgg":
             net = load_vgg19(m.vgg_weights, m.vgg_layer)
             self.content = VGGContentLoss(net, m.vgg_feature_scale, device)
             log.info("SRGAN content loss: %s", m.content_loss_note)
         else:
             log.warning("SRGAN content loss: pixel %s. %s", m.pixel_loss, m.content_loss_note)
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        return super().optimizers() | {"d": OptimizerSpec(self.d.parameters())}
 
     def content_loss(self, sr: Tensor, hr: Tensor) -> Tensor:
         """VGG feature MSE when weights were given, else the pixel loss."""

@@ -9,18 +9,14 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import Dataset
 
-from pixmorph import metrics
+import pixmorph.metrics as metrics
 from pixmorph.config import Config
-from pixmorph.data.folders import eval_folder, train_folder
-from pixmorph.data.hr import HRDataset, bicubic_upscale
-from pixmorph.data.load_options import LoadOptions
+from pixmorph.data.hr import bicubic_upscale
 from pixmorph.errors import ConfigError
-from pixmorph.methods.base import Baseline, Batch, Generator, Method, Panel
+from pixmorph.methods.base import Baseline, Batch, Flag, Generator, Method, OptimizerSpec, Panel
 from pixmorph.nets.srresnet import SCALES, SRResNet
 
-PSNR_CAP = 100.0  # as in evaluate.py: identical images have infinite PSNR; JSON has no infinity
 VISUAL_LR = 48  # sample grids show at most this many LR px per side (whole images are slow)
 
 
@@ -55,21 +51,9 @@ def sr_metrics(fake: Tensor, real: Tensor, scale: int) -> dict[str, Tensor]:
     """PSNR and SSIM on Y (0..255, 8-bit levels) with `scale` border px cropped: (B,) each."""
     fy, ry = luma(fake, scale), luma(real, scale)
     return {
-        "psnr_y": metrics.psnr(fy, ry, data_range=255.0).clamp(max=PSNR_CAP),
+        "psnr_y": metrics.psnr(fy, ry, data_range=255.0).clamp(max=metrics.PSNR_CAP),
         "ssim_y": metrics.ssim(fy, ry, data_range=255.0),
     }
-
-
-def hr_dataset(cfg: Config, train: bool, root: str | None = None) -> HRDataset:
-    """HR crops (training) or whole modcropped HR images (evaluation), LR made by bicubic."""
-    d = cfg.data
-    folder = train_folder(root or d.root) if train else eval_folder(root or d.root)
-    return HRDataset(
-        folder,
-        scale=cfg.model.scale,
-        channels=d.in_channels,
-        **LoadOptions.of(cfg, train).kwargs(resize=False),
-    )
 
 
 def centre_crop(batch: Batch, lr_side: int, scale: int) -> tuple[Tensor, Tensor]:
@@ -87,6 +71,10 @@ class SRResNetMethod(Method):
     """G: LR -> HR (x scale), trained on pixel MSE (or L1) against the HR image."""
 
     Config = SRResNetConfig
+    data_kind = "hr"
+    recipe = "srresnet_x4.yaml"
+    tiny_settings = {"model": {"scale": 2, "n_feats": 8, "n_blocks": 1}, "data": {"crop_size": 16}}
+    flags = (Flag("--scale", "model.scale", int, "super-resolution factor (2, 3, 4 or 8)"),)
 
     @classmethod
     def default_overrides(cls) -> dict[str, Any]:
@@ -131,8 +119,8 @@ class SRResNetMethod(Method):
         return cfg
 
     @classmethod
-    def make_dataset(cls, cfg: Config, train: bool, root: str | None = None) -> Dataset:
-        return hr_dataset(cfg, train, root)
+    def dataset_options(cls, cfg: Config) -> dict[str, Any]:
+        return {"scale": cfg.model.scale}
 
     @classmethod
     def eval_metrics(cls, cfg: Config, fake: Tensor, real: Tensor) -> dict[str, Tensor]:
@@ -149,8 +137,9 @@ class SRResNetMethod(Method):
         self.m = m
         ch = cfg.data.in_channels
         self.g = SRResNet(ch, ch, m.scale, m.n_feats, m.n_blocks).to(device)
-        if training:
-            self.add_optimizer("g", self.g.parameters())
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        return {"g": OptimizerSpec(self.g.parameters())}
 
     def pixel_loss(self, sr: Tensor, hr: Tensor) -> Tensor:
         """The configured pixel loss, in fp32."""

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pixmorph.checkpoint import read_state_dict
 from pixmorph.errors import CheckpointError
 from pixmorph.nets.vgg import VGG19Features, VGGLayer
 
@@ -16,35 +17,12 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def read_state_dict(path: str | Path, option: str = "model.vgg_weights") -> dict[str, Tensor]:
-    """Tensors of a .pth/.pt (weights only) or .safetensors file; errors name `option`."""
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"{option}: {p} does not exist; give a VGG19 weights file")
-    try:
-        if p.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(p))
-        else:
-            state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # any reading failure means the same thing to the user
-        raise CheckpointError(
-            f"{option}: {p} could not be read as a state dict ({type(e).__name__}: {e})"
-        ) from e
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]  # a wrapped state dict
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{option}: {p} does not hold a state dict")
-    return state
-
-
 def load_vgg19(
     path: str | Path, layer: VGGLayer = "relu5_4", option: str = "model.vgg_weights"
 ) -> VGG19Features:
     """A frozen VGG19Features from a state dict in the `features.N.weight` layout."""
     net = VGG19Features(layer)
-    state = read_state_dict(path, option)
+    state = read_state_dict(path, f"{option} (VGG19 weights)", "give a VGG19 weights file")
     own = net.state_dict()
     missing = [k for k in own if k not in state]
     if missing:

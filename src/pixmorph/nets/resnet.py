@@ -36,6 +36,9 @@ class ResNetGenerator(nn.Module):
     """7x7 stem, two stride-2 convs, `n_blocks` residual blocks, two transposed convs, tanh."""
 
     size_multiple = 4
+    # measured: torch.compile fuses its many norm, padding and activation steps (+10-15 % on a
+    # CycleGAN step at 128x128, docs/speed.md); on U-Nets it gained nothing
+    compile_pays = True
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 SCALES = (2, 3, 4, 8)
 
 
-class ResidualBlock(nn.Module):
+class SRResidualBlock(nn.Module):
     """conv3x3-BN-PReLU-conv3x3-BN with an identity skip."""
 
     def __init__(self, n_feats: int) -> None:
@@ -65,7 +65,7 @@ class SRResNet(nn.Module):
         self.scale = scale
         self.head = nn.Sequential(nn.Conv2d(in_ch, n_feats, 9, padding=4), nn.PReLU())
         self.body = nn.Sequential(
-            *(ResidualBlock(n_feats) for _ in range(n_blocks)),
+            *(SRResidualBlock(n_feats) for _ in range(n_blocks)),
             nn.Conv2d(n_feats, n_feats, 3, padding=1, bias=False),
             nn.BatchNorm2d(n_feats),
         )

@@ -43,22 +43,12 @@ class SpeedPlan:
 COMPILE_MIN_STEPS = 2000
 
 
-def compile_pays(cfg: Any) -> bool:
-    """Whether compiling pays for a recipe's networks: measured for the ResNet generators.
-
-    On U-Nets (pix2pix) it gained nothing measurable; the ResNets' many normalisation, padding
-    and activation steps are what it fuses.
-    """
-    generator = getattr(cfg.model, "generator", None)
-    return str(getattr(generator, "arch", "")).startswith("resnet")
-
-
 def resolve_speed(
     train: TrainConfig, device: torch.device, image_size: int = 256, compile_helps: bool = False
 ) -> SpeedPlan:
     """Turn the `auto` speed settings of `train` into what is fastest on `device`.
 
-    `compile_helps`: the networks are of a kind compiling speeds up (see compile_pays).
+    `compile_helps`: the method's networks are of a kind compiling speeds up (Method.compile_pays).
     """
     precision = resolve_precision(train.precision, device, image_size)
     channels_last = train.channels_last

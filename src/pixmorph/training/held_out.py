@@ -14,11 +14,9 @@ from torch.utils.data import Dataset
 from pixmorph.config import Config
 from pixmorph.evaluation.paired import evaluate_method, require_paired
 from pixmorph.methods.base import Method
+from pixmorph.metrics import HIGHER_IS_BETTER
 
 log = logging.getLogger(__name__)
-
-# True: larger is better.
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False}
 
 
 class HeldOutEval:

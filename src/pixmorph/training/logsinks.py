@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from pixmorph.config import Config, to_dict
 from pixmorph.errors import ConfigError
-from pixmorph.run_folder import RunDir
+from pixmorph.run_folder import RunDir, scalars, tag
 
 
 class Sink(Protocol):
@@ -33,26 +33,6 @@ def _require(module: str, setting: str, package: str) -> Any:
             f"{setting}=true needs the {package} package, which is not installed: "
             f"pip install 'pixmorph[{package}]' (or pip install {package}), or set {setting}=false"
         ) from e
-
-
-def scalars(record: dict[str, Any]) -> dict[str, float]:
-    """The numeric entries of a record other than the step."""
-    return {
-        k: float(v)
-        for k, v in record.items()
-        if k != "step" and isinstance(v, int | float) and not isinstance(v, bool)
-    }
-
-
-def tag(name: str) -> str:
-    """A TensorBoard tag that groups related curves: loss/, eval/, lr/, speed/."""
-    if name.startswith("eval_"):
-        return "eval/" + name.removeprefix("eval_")
-    if name.startswith("lr_"):
-        return "lr/" + name.removeprefix("lr_")
-    if name == "images_per_s":
-        return "speed/" + name
-    return "loss/" + name
 
 
 class JsonlSink:

@@ -13,27 +13,22 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pixmorph.checkpoint import (
-    FORMAT,
-    VERSION,
-    load_checkpoint,
-    rng_state,
-    save_atomic,
-    set_rng_state,
-)
-from pixmorph.config import Config, config_from_dict, merge, to_dict, write_yaml
+from pixmorph.checkpoint import load_checkpoint, make_payload, rng_state, save_atomic, set_rng_state
+from pixmorph.config import Config, merge, to_dict, write_yaml
 from pixmorph.data.sampler import StepSampler
 from pixmorph.device import pick_device
 from pixmorph.errors import ConfigError
+from pixmorph.interop.weights import generator_weights
 from pixmorph.methods.base import Method
 from pixmorph.methods.registry import get_method
+from pixmorph.methods.settings import config_from_dict
 from pixmorph.run_folder import RunDir
-from pixmorph.speed.plan import apply_plan
+from pixmorph.speed.plan import apply_plan, resolve_speed
 from pixmorph.training import distributed
 from pixmorph.training.held_out import BestTracker, HeldOutEval
 from pixmorph.training.logsinks import Sinks, open_sinks
+from pixmorph.training.runtime import TrainingRuntime
 from pixmorph.training.samples import save_grid
-from pixmorph.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +101,28 @@ def checkpoint_payload(
     rng = rng_state()
     if rank_rng is not None:
         rng["ranks"] = rank_rng
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "pixmorph_version": __version__,
-        "config": to_dict(cfg),
-        "step": step,
-        **method.training_state(),
-        "rng": rng,
-    }
+    runtime = method.runtime
+    training = runtime.state_dict() if isinstance(runtime, TrainingRuntime) else None
+    return make_payload(
+        to_dict(cfg), step, method.state_dict(), training, method.extra_state(), rng
+    )
+
+
+def restore(method: Method, state: dict[str, Any]) -> None:
+    """Load a checkpoint's weights, optimizer state and the method's extra state."""
+    method.load_state_dict(state["model"])
+    runtime = method.runtime
+    if isinstance(runtime, TrainingRuntime):
+        runtime.load_state_dict(state)
+    method.load_extra_state(state.get("extra", {}))
+
+
+def build_method(cfg: Config, device: torch.device) -> Method:
+    """A method built for training: its networks, then its optimizers under the speed plan."""
+    method = get_method(cfg.method)(cfg, device, training=True)
+    plan = resolve_speed(cfg.train, device, cfg.data.crop_size, method.compile_pays())
+    method.runtime = TrainingRuntime(method, cfg.train, plan)
+    return apply_plan(method, plan)  # channels_last, compile
 
 
 class Trainer:
@@ -148,10 +156,9 @@ class Trainer:
     _resume_from: dict[str, Any] | None = None
 
     def build(self) -> Method:
-        """Seed, then build the method on the device (every rank builds the same weights)."""
+        """Seed, then build the method for training (every rank builds the same weights)."""
         seed_everything(self.cfg.train.seed)
-        method = self.method_cls(self.cfg, self.device, training=True)
-        return apply_plan(method, method.speed)  # channels_last, compile
+        return build_method(self.cfg, self.device)
 
     def _restore_rng(self, rng: dict[str, Any]) -> None:
         ranks = rng.get("ranks")
@@ -213,9 +220,12 @@ class Trainer:
         if main:
             run.create()
         method = method or self.build()
+        runtime = method.runtime
+        if not isinstance(runtime, TrainingRuntime):
+            raise TypeError("fit() needs a method built by Trainer.build()")
         start = 0
         if self._resume_from is not None:
-            method.load_training_state(self._resume_from)
+            restore(method, self._resume_from)
             start = int(self._resume_from["step"])
             self._restore_rng(self._resume_from["rng"])
             self.best.load_state_dict(self._resume_from.get("best"))
@@ -224,12 +234,13 @@ class Trainer:
             log.info("resumed %s at step %d", run.root, start)
         else:
             if cfg.train.init_generator:
-                method.init_generator(cfg.train.init_generator)
+                module = method.inference_generator().module
+                module.load_state_dict(generator_weights(cfg.train.init_generator, module))
                 log.info("generator initialised from %s", cfg.train.init_generator)
             if self.dist.enabled:  # same initial weights everywhere, distinct dropout streams
                 torch.manual_seed(cfg.train.seed + 1_000_003 * (self.dist.rank + 1))
         if self.dist.enabled:
-            method.distribute([self.device.index] if self.device.type == "cuda" else None)
+            runtime.distribute(method, [self.device.index] if self.device.type == "cuda" else None)
         if main:
             write_yaml(run.config, to_dict(cfg))
         if start >= cfg.train.steps:
@@ -276,14 +287,14 @@ class Trainer:
             for step in range(start + 1, cfg.train.steps + 1):
                 batch = next(batches)
                 losses = method.train_step(batch, step)
-                method.end_step()
+                runtime.end_step()
                 images_since += cfg.train.batch_size * self.dist.world_size
                 if main and (step % cfg.train.log_every == 0 or step == cfg.train.steps):
                     now = time.perf_counter()
                     ips = images_since / max(now - t_last, 1e-9)
                     t_last, images_since = now, 0
                     sinks.write(
-                        {"step": step, **losses, **method.learning_rates(), "images_per_s": ips}
+                        {"step": step, **losses, **runtime.learning_rates(), "images_per_s": ips}
                     )
                     if self.progress:
                         self.progress(step, cfg.train.steps, losses, ips)
@@ -305,7 +316,7 @@ class Trainer:
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
             # the step counter names the last *completed* step only if train_step returned
-            done = step if self._completed(step, method) else step - 1
+            done = step if runtime.completed(step) else step - 1
             if done > saved_step:
                 self.save(method, done, gather=False)
             raise TrainingInterrupted(done, run.latest) from None
@@ -315,16 +326,11 @@ class Trainer:
                 signal.signal(s, h)
         if self.dist.enabled:
             # wrappers hold the process group; release them before it is destroyed
-            method.undistribute()
+            runtime.undistribute()
             del batches
             gc.collect()
         distributed.teardown()
         return run.root
-
-    @staticmethod
-    def _completed(step: int, method: Method) -> bool:
-        # a step is complete when every scheduler has advanced past it
-        return all(s.last_epoch >= step for s in method.schedulers.values())
 
 
 def train(cfg: Config, progress: ProgressFn | None = None) -> Path:

@@ -11,10 +11,10 @@ from PIL import Image
 
 from pixmorph.data.tools.files import (
     by_stem,
+    decode_file,
     existing_folder,
     image_files,
     other_files,
-    read_image,
     relative,
     splits,
 )
@@ -192,7 +192,7 @@ def check(root: str | Path, mode: str = "aligned", *, track: Track = untracked) 
             result.notes.append(f"{stats.other_files} non-image file(s) in {name or '.'}/ ignored")
     for stats, f, layout in track(jobs):
         try:
-            img = read_image(f)
+            img = decode_file(f)
         except DataError as e:
             result.problem("unreadable or corrupt", f"{relative(f, root)} ({e.__cause__})")
             continue

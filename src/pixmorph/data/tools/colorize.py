@@ -4,31 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-from pixmorph.data.images import convert_mode
+from pixmorph.data.images import convert_mode, is_greyscale
+from pixmorph.data.pixels import pil_to_array
 from pixmorph.data.tools.derive import Skip, write_derived
 from pixmorph.data.tools.report import Report, Track, untracked
 
-GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
-GREY_SPREAD = 6  # max - min over R, G, B (of 255) below which a pixel counts as grey
-GREY_SHARE = 0.995  # an image is grey when at least this share of its pixels are
+# JPEG chroma noise leaves grey photos a few levels off grey: allow 6 of 255
+GREY_TOLERANCE = 6 / 255
 
 
-def is_greyscale(img: Image.Image) -> bool:
-    """True for grey modes and for colour files whose pixels are (nearly) all grey."""
-    if img.mode in GREY_MODES:
-        return True
-    rgb = np.asarray(convert_mode(img, 3), dtype=np.int16)  # (H, W, 3)
-    spread = rgb.max(axis=2) - rgb.min(axis=2)
-    # A share, not every pixel: JPEG chroma noise puts a few off-grey pixels in grey photos.
-    return float((spread <= GREY_SPREAD).mean()) >= GREY_SHARE
+def is_grey_photo(img: Image.Image) -> bool:
+    """True for grey files and for colour files whose pixels are (nearly) all grey."""
+    return is_greyscale(pil_to_array(img), GREY_TOLERANCE)
 
 
 def grey_pair(photo: Image.Image) -> tuple[Image.Image, Image.Image]:
     """(grey as RGB, colour) of a colour photo; Skip for a greyscale one."""
-    if is_greyscale(photo):
+    if is_grey_photo(photo):
         raise Skip("greyscale input")
     rgb = convert_mode(photo, 3)
     # ITU-R 601 luma, repeated in R, G and B so both halves share the file's RGB mode.

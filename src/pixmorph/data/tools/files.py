@@ -77,7 +77,7 @@ def by_stem(files: list[Path]) -> Named:
     return named
 
 
-def read_image(path: Path) -> Image.Image:
+def decode_file(path: Path) -> Image.Image:
     """Decode a file fully, keeping its mode; a DataError naming the file when that fails."""
     try:
         with Image.open(path) as img:
@@ -100,7 +100,7 @@ def relative(path: Path, root: Path) -> str:
 def read_or_skip(path: Path, root: Path, report: Report) -> Image.Image | None:
     """The decoded image, or None after noting the file as unreadable in the report."""
     try:
-        return read_image(path)
+        return decode_file(path)
     except DataError:
         report.skip("unreadable", relative(path, root))
         return None
