@@ -14,17 +14,19 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
-from pixmorph.config import Config
+from pixmorph.config import Config, ranged
 from pixmorph.errors import ConfigError
 from pixmorph.losses import GANMode, d_loss, g_loss, gradient_penalty
-from pixmorph.methods.base import Batch, Generator, Method, Panel, set_requires_grad
-from pixmorph.methods.cyclegan import (
-    CycleGAN,
-    CycleGANDiscriminatorConfig,
-    CycleGANGeneratorConfig,
+from pixmorph.methods.base import (
+    Batch,
+    Generator,
+    Method,
+    OptimizerSpec,
+    Panel,
+    set_requires_grad,
 )
+from pixmorph.methods.cyclegan import CycleGANDiscriminatorConfig, CycleGANGeneratorConfig
 from pixmorph.nets.factory import build_discriminator, build_generator, fit_generator, size_multiple
 from pixmorph.nets.patchnce import NCE_LAYERS, PatchSampleMLP, patch_nce, tap_channels
 
@@ -38,22 +40,22 @@ class CUTConfig:
     generator: CycleGANGeneratorConfig = field(default_factory=CycleGANGeneratorConfig)
     discriminator: CycleGANDiscriminatorConfig = field(default_factory=CycleGANDiscriminatorConfig)
     gan_mode: GANMode = "lsgan"
-    lambda_gan: float = 1.0
-    lambda_nce: float = 1.0
+    lambda_gan: float = ranged(1.0, 0.0)
+    lambda_nce: float = ranged(1.0, 0.0)
     nce_idt: bool = True  # also PatchNCE between real_b and g_ab(real_b)
     nce_layers: tuple[str, ...] = NCE_LAYERS  # ResNetGenerator modules whose outputs are tapped
-    n_patches: int = 256  # positions sampled per layer and image
-    nce_t: float = 0.07  # temperature of the similarities
-    mlp_units: int = 256  # width of the 2-layer MLP heads
+    n_patches: int = ranged(256, 1)  # positions sampled per layer and image
+    nce_t: float = ranged(0.07, 1e-4)  # temperature of the similarities
+    mlp_units: int = ranged(256, 1)  # width of the 2-layer MLP heads
     flip_equivariance: bool = False  # G sees a width-flipped input half the time
-    lambda_gp: float = 10.0  # weight of the gradient penalty (gan_mode=wgangp)
+    lambda_gp: float = ranged(10.0, 0.0)  # weight of the gradient penalty (gan_mode=wgangp)
 
 
 @dataclass
 class FastCUTConfig(CUTConfig):
     """FastCUT: a stronger PatchNCE weight, no identity term, flip-equivariance."""
 
-    lambda_nce: float = 10.0
+    lambda_nce: float = ranged(10.0, 0.0)
     nce_idt: bool = False
     flip_equivariance: bool = True
 
@@ -62,7 +64,17 @@ class CUT(Method):
     """g_ab: A -> B with d_b and the PatchNCE heads `nce_heads` (trained with g_ab)."""
 
     Config = CUTConfig
+    data_kind = "unaligned"
     directions = ("AtoB",)
+    recipe = "cut.yaml"
+    tiny_settings = {
+        "model": {
+            "generator": {"arch": "resnet_6blocks", "ngf": 8},
+            "discriminator": {"ndf": 8},
+            "n_patches": 32,
+            "mlp_units": 16,
+        }
+    }
 
     @classmethod
     def default_overrides(cls) -> dict[str, Any]:
@@ -78,11 +90,7 @@ class CUT(Method):
                 "use resnet_9blocks (published) or resnet_6blocks"
             )
         m.generator.arch = fit_generator(arch, cfg.data.crop_size)
-        for name in ("lambda_gan", "lambda_nce", "lambda_gp"):
-            if getattr(m, name) < 0:
-                raise ConfigError(f"model.{name} must be >= 0")
-        if m.n_patches < 1 or m.mlp_units < 1 or m.nce_t <= 0:
-            raise ConfigError("model.n_patches and model.mlp_units must be >= 1, model.nce_t > 0")
+        m.nce_layers = tuple(m.nce_layers)
         if cfg.data.direction != "AtoB":
             raise ConfigError(_ONE_SIDED)
         if m.nce_idt and cfg.data.in_channels != cfg.data.out_channels:
@@ -90,10 +98,6 @@ class CUT(Method):
             log.info("model.nce_idt off: domain A has %d channels, B %d", *_channels(cfg))
             m.nce_idt = False
         return cfg
-
-    @classmethod
-    def make_dataset(cls, cfg: Config, train: bool, root: str | None = None) -> Dataset:
-        return CycleGAN.make_dataset(cfg, train, root)  # the same unpaired A/B folders
 
     def __init__(self, cfg: Config, device: torch.device, training: bool = True) -> None:
         super().__init__(cfg, device, training)
@@ -108,8 +112,11 @@ class CUT(Method):
             channels = tap_channels(self.g_ab, m.nce_layers)
             heads = PatchSampleMLP(channels, m.mlp_units, m.generator.init_gain)
             self.nce_heads = heads.to(device)
-            self.add_optimizer("g", itertools.chain(self.g_ab.parameters(), heads.parameters()))
-            self.add_optimizer("d", self.d_b.parameters())
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        # the heads learn with G, from the same loss and at the same rate
+        g_params = itertools.chain(self.g_ab.parameters(), self.nce_heads.parameters())
+        return {"g": OptimizerSpec(g_params), "d": OptimizerSpec(self.d_b.parameters())}
 
     def _positions(self, step: int) -> torch.Generator:
         """The draws of one step: every process gets the same, and a resumed run too."""
@@ -196,6 +203,7 @@ class FastCUT(CUT):
     """CUT with FastCUT's defaults: PatchNCE weight 10, no identity term, flip-equivariance."""
 
     Config = FastCUTConfig
+    recipe = "fastcut.yaml"
 
     @classmethod
     def default_overrides(cls) -> dict[str, Any]:
