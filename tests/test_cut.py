@@ -137,8 +137,10 @@ def a_to_b_l1(method: CUT, dataset) -> float:
 
 @pytest.mark.slow
 def test_training_lowers_a_to_b_error_against_held_back_pairs(unpaired_root: Path, tmp_path: Path):
-    steps = 150
-    cfg = build_config(cut_tree(unpaired_root, tmp_path, train={"steps": steps}))
+    steps = 100
+    tree = cut_tree(unpaired_root, tmp_path, train={"steps": steps})
+    tree["model"] |= {"n_patches": 64, "mlp_units": 32}  # 32/16 learned nothing in 150 steps
+    cfg = build_config(tree)
     seed_everything(cfg.train.seed)
     method = Trainer(cfg).build()
     test = CUT.make_dataset(cfg, False)  # the aligned test/ pairs training never sees
@@ -148,8 +150,10 @@ def test_training_lowers_a_to_b_error_against_held_back_pairs(unpaired_root: Pat
         method.train_step(next(batches), step)
         method.runtime.end_step()
     after = a_to_b_l1(method, test)
-    # MARGIN
+    # measured over train.seed 0-2: untrained 0.325/0.355/0.330, trained 0.306/0.298/0.308, a
+    # drop of 0.019-0.057 (seed 0, used here: 0.325 -> 0.306); untrained seeds 0-5: 0.309-0.384
     assert after < before - 0.01, (before, after)
+    assert after < 0.32, (before, after)
 
 
 def test_fastcut_is_cut_with_other_defaults():
