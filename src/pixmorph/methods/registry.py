@@ -5,6 +5,7 @@ from __future__ import annotations
 from pixmorph.errors import ConfigError
 from pixmorph.methods.base import Method
 from pixmorph.methods.colorization import Colorization
+from pixmorph.methods.cut import CUT, FastCUT
 from pixmorph.methods.cyclegan import CycleGAN
 from pixmorph.methods.munit import MUNIT
 from pixmorph.methods.pix2pix import Pix2Pix
@@ -16,6 +17,8 @@ METHODS: dict[str, type[Method]] = {
     "pix2pix": Pix2Pix,
     "cyclegan": CycleGAN,
     "munit": MUNIT,
+    "cut": CUT,
+    "fastcut": FastCUT,
     "colorization": Colorization,
     "srresnet": SRResNetMethod,
     "srgan": SRGANMethod,
