@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from pixmorph.losses import GAN_MODES, d_loss, g_loss, gradient_penalty
+from pixmorph.losses.gan import GAN_MODES, d_loss, g_loss, gradient_penalty
 
 
 def test_vanilla_is_bce_with_logits():

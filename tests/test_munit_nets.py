@@ -23,7 +23,7 @@ import pytest
 import torch
 from torch import nn
 
-from pixmorph.munit_losses import masked_l1, ms_d_loss, ms_g_loss, semantic_consistency
+from pixmorph.losses.munit import masked_l1, ms_d_loss, ms_g_loss, semantic_consistency
 from pixmorph.nets.blocks import init_weights
 from pixmorph.nets.munit import (
     ContentClassifier,

@@ -10,10 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from pixmorph.nets.ema import ema_beta, update_ema
-from pixmorph.nets.stylegan_discriminator import StyleDiscriminator
-from pixmorph.precision_recall import knn_radii, precision_recall
-from pixmorph.stylegan_losses import (
+from pixmorph.evaluation.precision_recall import knn_radii, precision_recall
+from pixmorph.losses.stylegan import (
     PathLengthRegularizer,
     d_logistic,
     g_nonsat,
@@ -21,6 +19,8 @@ from pixmorph.stylegan_losses import (
     r1_penalty,
     r1_weight,
 )
+from pixmorph.nets.ema import ema_beta, update_ema
+from pixmorph.nets.stylegan_discriminator import StyleDiscriminator
 
 
 def test_logistic_losses_match_their_formulas() -> None:

@@ -12,9 +12,9 @@ import torch
 from pixmorph.config import merge
 from pixmorph.data import synth
 from pixmorph.errors import ConfigError
+from pixmorph.losses.stylegan import lazy_adam
 from pixmorph.methods.settings import build_config
 from pixmorph.methods.stylegan import StyleGAN
-from pixmorph.stylegan_losses import lazy_adam
 from pixmorph.training.trainer import build_method, make_loader, seed_everything
 
 CPU = torch.device("cpu")

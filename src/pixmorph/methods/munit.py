@@ -28,6 +28,7 @@ from pixmorph.data.flood import MaskedUnalignedDataset
 from pixmorph.data.load_options import LoadOptions
 from pixmorph.data.unaligned import domain_folders
 from pixmorph.errors import ConfigError
+from pixmorph.losses.munit import masked_l1, ms_d_loss, ms_g_loss
 from pixmorph.methods.base import (
     Batch,
     Generator,
@@ -36,7 +37,6 @@ from pixmorph.methods.base import (
     Panel,
     set_requires_grad,
 )
-from pixmorph.munit_losses import masked_l1, ms_d_loss, ms_g_loss
 from pixmorph.nets.blocks import init_weights
 from pixmorph.nets.munit import (
     MultiScaleDiscriminator,

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from pixmorph.config import Config
 from pixmorph.errors import ConfigError
-from pixmorph.losses import GANMode, d_loss, g_loss, gradient_penalty
+from pixmorph.losses.gan import GANMode, d_loss, g_loss, gradient_penalty
 from pixmorph.methods.base import (
     Batch,
     Generator,

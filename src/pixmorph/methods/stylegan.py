@@ -18,6 +18,14 @@ from torch import Tensor, nn
 
 from pixmorph.config import Config
 from pixmorph.errors import ConfigError
+from pixmorph.losses.stylegan import (
+    PathLengthRegularizer,
+    d_logistic,
+    g_nonsat,
+    lazy_adam,
+    r1_penalty,
+    r1_weight,
+)
 from pixmorph.methods.base import (
     Batch,
     Flag,
@@ -30,14 +38,6 @@ from pixmorph.methods.base import (
 from pixmorph.nets.ema import ema_beta, update_ema
 from pixmorph.nets.stylegan import StyleGenerator, check_size
 from pixmorph.nets.stylegan_discriminator import StyleDiscriminator
-from pixmorph.stylegan_losses import (
-    PathLengthRegularizer,
-    d_logistic,
-    g_nonsat,
-    lazy_adam,
-    r1_penalty,
-    r1_weight,
-)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from torch import nn
 
 from pixmorph.config import Config
 from pixmorph.errors import ConfigError
-from pixmorph.losses import d_loss, g_loss
+from pixmorph.losses.gan import d_loss, g_loss
 from pixmorph.methods.base import (
     Batch,
     Generator,

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pixmorph.losses import d_loss, g_loss
+from pixmorph.losses.gan import d_loss, g_loss
 
 IGNORE = -100  # cross_entropy's ignore_index: pixels inside the mask
 
