@@ -8,7 +8,10 @@ import logging
 import os
 from typing import Any
 
-from pixmorph.config import ConfigError
+from pixmorph.errors import ConfigError
+from pixmorph.serving.limits import Limits
+from pixmorph.serving.models import load_served
+from pixmorph.serving.server import require_extra, run_server
 
 log = logging.getLogger(__name__)
 TOKEN_ENV = "PIXMORPH_TOKEN"
@@ -59,16 +62,7 @@ def is_loopback(host: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        import uvicorn
-
-        from pixmorph.serving.app import create_app
-        from pixmorph.serving.limits import Limits
-        from pixmorph.serving.models import load_served
-    except ImportError as e:
-        raise ConfigError(
-            f"pixmorph serve needs its extra ({e.name} is missing): pip install 'pixmorph[serve]'"
-        ) from e
+    require_extra()
     token = getattr(args, "token", None) or os.environ.get(TOKEN_ENV) or None
     if not is_loopback(args.host) and not token:
         raise ConfigError(
@@ -81,10 +75,17 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--max-upload-mb and --max-megapixels must be positive")
     limits = Limits(round(args.max_upload_mb * 2**20), round(args.max_megapixels * 1e6))
     models = load_served(args.models, args.device, args.precision, args.tile)
-    app = create_app(models, limits, token, args.workers, args.queue)
     for m in models.values():
         log.info("serving %s (%s, step %d, %s)", m.name, m.method, m.step, "/".join(m.directions))
     url = f"http://{args.host}:{args.port}/"
     log.info("open %s%s", url, "#token=TOKEN" if token else "")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    run_server(
+        models,
+        args.host,
+        args.port,
+        limits=limits,
+        token=token,
+        workers=args.workers,
+        queue_size=args.queue,
+    )
     return 0

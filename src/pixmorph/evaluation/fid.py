@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 import pixmorph.metrics as metrics
+from pixmorph.data.batching import same_size_runs
 from pixmorph.data.images import list_images, open_image, save_image, to_tensor
 from pixmorph.errors import DataError
 from pixmorph.evaluation.inception_weights import FeatureNet
@@ -77,15 +78,9 @@ class Realism:
 
 def batches_by_size(images: Iterable[Tensor], batch_size: int) -> Iterator[Tensor]:
     """Stack consecutive same-size images into batches of at most batch_size."""
-    pending: list[Tensor] = []
-    for item in images:
-        for img in item if item.dim() == 4 else item.unsqueeze(0):
-            if pending and (len(pending) == batch_size or pending[0].shape != img.shape):
-                yield torch.stack(pending)
-                pending = []
-            pending.append(img)
-    if pending:
-        yield torch.stack(pending)
+    singles = (img for item in images for img in (item if item.dim() == 4 else item[None]))
+    for group in same_size_runs(singles, batch_size, lambda t: tuple(t.shape)):
+        yield torch.stack(group)
 
 
 def folder_images(folder: Path, channels: int) -> Iterator[Tensor]:

@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 import pixmorph.metrics as metrics
+from pixmorph.data.batching import item_shapes, same_size_runs
 from pixmorph.data.images import preview, save_image
 from pixmorph.errors import DataError
 from pixmorph.evaluation.fid import Realism
@@ -136,19 +137,9 @@ def _batches(dataset: Dataset, batch_size: int) -> Iterator[dict[str, Any]]:
 
     A change of image size starts a new batch: test sets (e.g. Set14) mix sizes.
     """
-    pending: list[dict[str, Any]] = []
-    for i in range(len(dataset)):  # type: ignore[arg-type]
-        item = dataset[i]
-        if pending and (len(pending) == batch_size or _shapes(item) != _shapes(pending[0])):
-            yield torch.utils.data.default_collate(pending)
-            pending = []
-        pending.append(item)
-    if pending:
-        yield torch.utils.data.default_collate(pending)
-
-
-def _shapes(item: dict[str, Any]) -> dict[str, tuple[int, ...]]:
-    return {k: tuple(v.shape) for k, v in item.items() if isinstance(v, Tensor)}
+    items = (dataset[i] for i in range(len(dataset)))  # type: ignore[arg-type]
+    for group in same_size_runs(items, batch_size, item_shapes):
+        yield torch.utils.data.default_collate(group)
 
 
 @torch.no_grad()

@@ -12,6 +12,7 @@ from PIL import Image
 from torch import Tensor
 
 from pixmorph.config import Config
+from pixmorph.data.batching import same_size_runs
 from pixmorph.data.images import convert_mode, to_pil, to_tensor
 from pixmorph.device import autocast
 from pixmorph.errors import ConfigError
@@ -144,9 +145,9 @@ def translate(
 
 
 def _batches_by_size(tensors: list[Tensor], batch_size: int) -> Iterable[list[int]]:
-    by_size: dict[tuple[int, ...], list[int]] = {}
+    """Indices of same-size images in batches, sizes in order of first appearance."""
+    first: dict[tuple[int, ...], int] = {}
     for i, t in enumerate(tensors):
-        by_size.setdefault(tuple(t.shape), []).append(i)
-    for idxs in by_size.values():
-        for k in range(0, len(idxs), batch_size):
-            yield idxs[k : k + batch_size]
+        first.setdefault(tuple(t.shape), i)
+    order = sorted(range(len(tensors)), key=lambda i: first[tuple(tensors[i].shape)])
+    return same_size_runs(order, batch_size, lambda i: tuple(tensors[i].shape))

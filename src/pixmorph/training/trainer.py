@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from pixmorph.checkpoint import load_checkpoint, make_payload, rng_state, save_atomic, set_rng_state
 from pixmorph.config import Config, merge, to_dict, write_yaml
+from pixmorph.data.batching import item_shapes
 from pixmorph.data.sampler import StepSampler
 from pixmorph.device import pick_device
 from pixmorph.errors import ConfigError
@@ -89,8 +90,7 @@ def sample_batch(method_cls: type[Method], cfg: Config, n: int) -> dict[str, Any
     if not items:
         return None
     # evaluation images may differ in size (e.g. SR test sets): keep those one batch can hold
-    shapes = [{k: v.shape for k, v in it.items() if isinstance(v, torch.Tensor)} for it in items]
-    items = [it for it, s in zip(items, shapes, strict=True) if s == shapes[0]]
+    items = [it for it in items if item_shapes(it) == item_shapes(items[0])]
     return torch.utils.data.default_collate(items)
 
 
