@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pixmorph.checkpoint import CheckpointError
+from pixmorph.checkpoint import CheckpointError, load_weights_only
 from pixmorph.config import ConfigError
 from pixmorph.nets.inception import FEATURE_DIM, INPUT_SIZE, InceptionV3Features
 
@@ -239,7 +239,9 @@ def read_state_dict(path: Path) -> dict[str, Tensor]:
 
             state = load_file(str(path))
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_weights_only(path, "Inception weights")
+    except CheckpointError:
+        raise
     except Exception as e:
         raise CheckpointError(
             f"{path} could not be read as Inception weights ({type(e).__name__}: {e}); give a "

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pixmorph.checkpoint import CheckpointError
+from pixmorph.checkpoint import CheckpointError, load_weights_only
 from pixmorph.nets.vgg import VGG19Features, VGGLayer
 
 # ImageNet statistics the VGG19 weights were trained with (RGB in [0, 1] units).
@@ -27,7 +27,9 @@ def read_state_dict(path: str | Path, option: str = "model.vgg_weights") -> dict
 
             state = load_file(str(p))
         else:
-            state = torch.load(p, map_location="cpu", weights_only=True)
+            state = load_weights_only(p, f"{option}:")
+    except CheckpointError:
+        raise
     except Exception as e:  # any reading failure means the same thing to the user
         raise CheckpointError(
             f"{option}: {p} could not be read as a state dict ({type(e).__name__}: {e})"
