@@ -5,11 +5,18 @@ uint8 (0..255), uint16 (0..65535) or float32 (0..1). `to_tensor` maps that full 
 model's [-1, 1]; `save_image` maps back to a chosen sample type. Formats: anything Pillow reads
 (8-bit, 16-bit grey), 16-bit colour PNG (png16.py), TIFF with any number of pages or samples
 (tiff.py) and NumPy `.npy` arrays (H, W) or (H, W, C) for any channel count.
+
+Every reader checks the image size against a pixel limit before decoding (`pixel_limit`), so a
+small file that declares a huge image fails with a clear error instead of exhausting memory.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +35,80 @@ FLOAT_SLACK = 1e-3  # float images may stray this far outside 0..1 (rounding), t
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, Pillow's RGB -> L weights
 
 
+MAX_PIXELS_ENV = "PIXMORPH_MAX_PIXELS"
+# A 16384 px square: room for 12000x12000 photos; its float32 RGB tensor alone is 3.2 GB.
+DEFAULT_MAX_PIXELS = 16384 * 16384
+
+
 class DataError(ValueError):
     """A data file or folder is missing, unreadable or of the wrong shape."""
+
+
+class ImageTooLarge(DataError):
+    """A file declares more pixels than the pixel limit allows (checked before decoding)."""
+
+
+# --- the pixel limit ---------------------------------------------------------------------------
+def pixel_limit(override: int | None = None) -> int:
+    """The most pixels (H x W) a file may declare: `override`, else $PIXMORPH_MAX_PIXELS, else
+    DEFAULT_MAX_PIXELS."""
+    if override is not None:
+        if override < 1:
+            raise DataError(f"--max-pixels {override}: give a positive number of pixels")
+        return int(override)
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(raw))  # 4e8 and 400000000 both work
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise DataError(f"{MAX_PIXELS_ENV}={raw!r}: give a positive number of pixels, e.g. 4e8")
+    return value
+
+
+def check_pixels(path: Path, width: int, height: int, limit: int, samples: int = 0) -> None:
+    """Raise ImageTooLarge when `width` x `height` (or `samples` > 4 x limit) is over `limit`."""
+    if width * height > limit or samples > 4 * limit:
+        size = f"{width}x{height} pixels" + (f" ({samples} samples)" if samples else "")
+        raise ImageTooLarge(
+            f"{path} is {size}, above pixmorph's limit of {limit} pixels ({limit / 1e6:.0f} MP) "
+            "for one image; if the file is trusted and memory allows, raise the limit with "
+            f"{MAX_PIXELS_ENV}=N (or --max-pixels N on translate)"
+        )
+
+
+@contextmanager
+def open_pillow(path: Path, limit: int) -> Iterator[Image.Image]:
+    """Image.open with pixmorph's pixel limit checked before any pixel is decoded."""
+    saved = Image.MAX_IMAGE_PIXELS
+    # Pillow's own check (a warning past its limit, an error past twice that) would override a
+    # raised pixmorph limit; it stays as a backstop at the same figure.
+    Image.MAX_IMAGE_PIXELS = limit
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            try:
+                img = Image.open(path)
+            except Image.DecompressionBombError as e:
+                raise ImageTooLarge(f"{path}: {e}; raise the limit with {MAX_PIXELS_ENV}=N") from e
+            with img:
+                check_pixels(path, img.width, img.height, limit)
+                yield img
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _npy_shape(p: Path) -> tuple[int, ...]:
+    """The shape a .npy file declares, read from its header only."""
+    with open(p, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, _ = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, _, _ = np.lib.format.read_array_header_2_0(f)
+    return shape
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -106,9 +185,12 @@ def array_pixels(arr: np.ndarray) -> np.ndarray:
     )
 
 
-def _decode(p: Path) -> np.ndarray:
+def _decode(p: Path, limit: int) -> np.ndarray:
     suffix = p.suffix.lower()
     if suffix == ".npy":
+        shape = _npy_shape(p)
+        if len(shape) >= 2:
+            check_pixels(p, shape[1], shape[0], limit, int(np.prod(shape, dtype=np.float64)))
         try:
             arr = np.load(p, allow_pickle=False)  # never unpickle: a data file must not run code
         except ValueError as e:
@@ -117,29 +199,45 @@ def _decode(p: Path) -> np.ndarray:
             raise
         return array_pixels(arr)
     if suffix in TIFF_SUFFIXES:
-        return array_pixels(tiff.read_tiff(p))
+        try:
+            return array_pixels(tiff.read_tiff(p, limit))
+        except tiff.TIFFTooLarge as e:
+            check_pixels(p, e.width, e.height, limit, e.samples)
+            raise
     if suffix == ".png":
-        head = png16.header(p)
+        head = png16.info(p)
+        if head is not None:
+            check_pixels(p, head[2], head[3], limit)
         if head is not None and head[0] == 16 and head[1] != 0:  # Pillow would drop to 8 bits
-            return png16.read_png(p)
-    with Image.open(p) as img:
+            return png16.read_png(p, limit)
+    with open_pillow(p, limit) as img:
         img.load()
         return pil_to_array(img)
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode an image file fully to (H, W, C) in its own sample type; DataError names the file."""
+def read_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
+    """Decode an image file fully to (H, W, C) in its own sample type; DataError names the file.
+
+    Files declaring more than `pixel_limit(max_pixels)` pixels raise ImageTooLarge undecoded.
+    """
     p = Path(path)
     try:
-        return _decode(p)
+        return _decode(p, pixel_limit(max_pixels))
+    except DataError:
+        raise
     except FileNotFoundError as e:
         raise DataError(f"image {p} does not exist") from e
     except UnidentifiedImageError as e:
         raise DataError(f"{p} is not a readable image") from e
-    except (ValueError, EOFError) as e:  # codec errors, bad arrays, pickled .npy files
+    except (ValueError, EOFError, SyntaxError) as e:  # codec errors, bad arrays, pickled .npy
         raise DataError(f"{p}: {e}") from e
     except OSError as e:  # truncated or corrupt data
         raise DataError(f"{p} could not be decoded ({e}); the file is truncated or corrupt") from e
+    # decoders signal other broken data with still other types (struct.error, IndexError, ...)
+    except Exception as e:
+        raise DataError(
+            f"{p} could not be decoded ({type(e).__name__}: {e}); the file is truncated or corrupt"
+        ) from e
 
 
 def is_greyscale(pixels: np.ndarray, tolerance: float = 3 / 255) -> bool:
@@ -246,20 +344,24 @@ def preview(t: Tensor) -> Tensor:
 
 
 # --- 8-bit Pillow helpers (display, demo, tools) -------------------------------------------------
-def open_image(path: str | Path, channels: int = 3) -> Image.Image:
+def open_image(path: str | Path, channels: int = 3, max_pixels: int | None = None) -> Image.Image:
     """Decode an image fully as an 8-bit Pillow image of `channels` (1: L, 3: RGB, 4: RGBA)."""
     p = Path(path)
     if p.suffix.lower() == ".npy" or p.suffix.lower() in TIFF_SUFFIXES:
-        x = match_channels(to_tensor(read_image(p)), channels, str(p), "channels")
+        x = match_channels(to_tensor(read_image(p, max_pixels)), channels, str(p), "channels")
         return to_pil(x)
     try:
-        with Image.open(p) as img:
+        with open_pillow(p, pixel_limit(max_pixels)) as img:
             img.load()
             return convert_mode(img, channels)
+    except DataError:
+        raise
     except FileNotFoundError as e:
         raise DataError(f"image {p} does not exist") from e
     except UnidentifiedImageError as e:
         raise DataError(f"{p} is not a readable image") from e
+    except (ValueError, EOFError, SyntaxError) as e:  # codec errors
+        raise DataError(f"{p}: {e}") from e
     except OSError as e:  # truncated or corrupt data
         raise DataError(f"{p} could not be decoded ({e}); the file is truncated or corrupt") from e
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from pixmorph.data.images import IMAGE_EXTENSIONS, DataError
+from pixmorph.data.images import IMAGE_EXTENSIONS, DataError, open_pillow, pixel_limit
 from pixmorph.data.tools.report import Report
 
 
@@ -79,9 +79,11 @@ def by_stem(files: list[Path]) -> Named:
 def read_image(path: Path) -> Image.Image:
     """Decode a file fully, keeping its mode; a DataError naming the file when that fails."""
     try:
-        with Image.open(path) as img:
+        with open_pillow(path, pixel_limit()) as img:  # the size is checked before decoding
             img.load()
             return img
+    except DataError:
+        raise
     # Pillow's decoders signal bad data with many types (OSError for truncation, SyntaxError
     # for broken PNG chunks, ValueError, EOFError, ...): all mean the file cannot be used.
     except Exception as e:
