@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,19 +82,13 @@ def check_pixels(path: Path, width: int, height: int, limit: int, samples: int =
 def open_pillow(path: Path, limit: int) -> Iterator[Image.Image]:
     """Image.open with pixmorph's pixel limit checked before any pixel is decoded."""
     saved = Image.MAX_IMAGE_PIXELS
-    # Pillow's own check (a warning past its limit, an error past twice that) would override a
-    # raised pixmorph limit; it stays as a backstop at the same figure.
-    Image.MAX_IMAGE_PIXELS = limit
+    # Pillow's own check (an error past twice its limit) would stand in front of a raised
+    # pixmorph limit, with a message that does not say how to raise it: this check replaces it.
+    Image.MAX_IMAGE_PIXELS = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            try:
-                img = Image.open(path)
-            except Image.DecompressionBombError as e:
-                raise ImageTooLarge(f"{path}: {e}; raise the limit with {MAX_PIXELS_ENV}=N") from e
-            with img:
-                check_pixels(path, img.width, img.height, limit)
-                yield img
+        with Image.open(path) as img:
+            check_pixels(path, img.width, img.height, limit)
+            yield img
     finally:
         Image.MAX_IMAGE_PIXELS = saved
 

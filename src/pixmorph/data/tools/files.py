@@ -90,6 +90,32 @@ def read_image(path: Path) -> Image.Image:
         raise DataError(f"{path} is unreadable ({type(e).__name__}: {e})") from e
 
 
+def header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a file's header without decoding it; None when it is unreadable."""
+    try:
+        with open_pillow(path, pixel_limit()) as img:
+            return img.size
+    except Exception:  # unreadable files are reported when the tool decodes them
+        return None
+
+
+def require_aligned(files: list[Path], root: Path, tool: str) -> None:
+    """A DataError unless every readable file is an A|B pair (width = 2 x height), as `check`."""
+    wrong = []
+    for f in files:
+        size = header_size(f)
+        if size is not None and size[0] != 2 * size[1]:
+            wrong.append(f"{relative(f, root)} ({size[0]}x{size[1]})")
+    if wrong:
+        more = f" and {len(wrong) - 3} more" if len(wrong) > 3 else ""
+        raise DataError(
+            f"{tool} cuts aligned A|B images (width = 2 x height) in half, but {len(wrong)} of "
+            f"{len(files)} images in {root} are not: {', '.join(wrong[:3])}{more}; "
+            "`pixmorph data check` lists them (single images need no unpairing: put them in "
+            "trainA/ and trainB/)"
+        )
+
+
 def relative(path: Path, root: Path) -> str:
     """`path` relative to `root` for reports (train/0001.jpg)."""
     try:
