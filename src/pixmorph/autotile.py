@@ -3,7 +3,7 @@
 A forward pass needs memory in proportion to the pixels it sees. The bytes per input pixel are
 measured once per generator, on a small input, as the sum of every layer's output (each tensor
 counted once): an upper bound on what is alive at any moment, so tiles chosen from it fit. The
-budget is an explicit setting, else $PIXMORPH_MEMORY_BUDGET, else half the memory now free.
+budget is an explicit setting, else $PIXMORPH_MEMORY_BUDGET, else a quarter of the free memory.
 """
 
 from __future__ import annotations
@@ -54,14 +54,15 @@ def available_memory(device: torch.device) -> int:
 
 
 def memory_budget(setting: int | None, device: torch.device) -> int:
-    """Bytes one forward pass may use: `setting`, else $PIXMORPH_MEMORY_BUDGET, else half free."""
+    """Bytes one forward pass may use: `setting`, else $PIXMORPH_MEMORY_BUDGET, else 1/4 free."""
     if setting is not None:
         return int(setting)
     raw = os.environ.get(BUDGET_ENV, "").strip()
     if raw:
         return parse_bytes(raw)
-    # half: the input, the output and the blending buffers need room besides the activations
-    return available_memory(device) // 2
+    # a quarter: the decoded input, its padded copy, the output and the blending buffer (each
+    # as large as the image in float32) need room besides the activations
+    return available_memory(device) // 4
 
 
 def measurable(module: nn.Module) -> bool:

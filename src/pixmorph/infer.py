@@ -39,7 +39,7 @@ class Translator:
     tile: int | None = None  # inputs larger than this (px) run in tiles; None: the model's default
     overlap: int | None = None  # px shared by neighbouring tiles; None: the model's default
     # bytes one forward pass may use; a whole image that needs more runs in tiles (when `tile`
-    # is None and the model has no default tile). None: $PIXMORPH_MEMORY_BUDGET or half free
+    # is None and the model has no default tile). None: $PIXMORPH_MEMORY_BUDGET or 1/4 free
     memory_budget: int | None = None
     _bytes_per_px: float | None = field(default=None, init=False, repr=False)
 

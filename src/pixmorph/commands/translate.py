@@ -88,7 +88,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--memory-budget",
         help=f"memory for one forward pass, e.g. 2G or 512M; images that would need more are "
-        f"translated in tiles (default: ${BUDGET_ENV} or half the free memory)",
+        f"translated in tiles (default: ${BUDGET_ENV} or a quarter of the free memory)",
     )
     add_reference_flags(p)
     p.set_defaults(run=run)
