@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file as load_safetensors
 
 from pixmorph.errors import CheckpointError
 from pixmorph.version import __version__
@@ -64,18 +67,41 @@ def save_atomic(obj: dict[str, Any], path: str | Path) -> Path:
     return p
 
 
+def load_weights_only(path: str | Path, what: str = "checkpoint") -> Any:
+    """torch.load(weights_only=True); a refusal or a broken file is a CheckpointError."""
+    p = Path(path)
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # zip errors, unpickling refusals, EOF: all mean "not usable"
+        text = str(e)
+        if isinstance(e, pickle.UnpicklingError) or "weights_only" in text:
+            # PyTorch's own message suggests retrying with the check off: for a file from a
+            # stranger that runs whatever code the file holds, so it is not passed on.
+            raise CheckpointError(refusal(p, what, text)) from None
+        raise CheckpointError(
+            f"{what} {p} could not be read ({type(e).__name__}: {text.splitlines()[0]}); "
+            "it is truncated or corrupt, or not a torch.save file"
+        ) from e
+
+
+def refusal(p: Path, what: str, text: str) -> str:
+    """Why a file that holds more than tensors and plain values was not loaded."""
+    found = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"global:? ([\w.]+)", text, re.I)
+    detail = f" (it asks for {found.group(1)})" if found else ""
+    return (
+        f"{what} {p} was refused: it holds Python objects other than tensors and plain values"
+        f"{detail}, and loading those would run code stored in the file. pixmorph loads only "
+        "tensors and plain values, and never unpickles code; ask whoever made the file for its "
+        "weights as .safetensors or as a plain state dict"
+    )
+
+
 def load_file(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint with weights_only=True; truncation or corruption is a CheckpointError."""
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"checkpoint {p} does not exist")
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # zip errors, unpickling refusals, EOF: all mean "not usable"
-        raise CheckpointError(
-            f"checkpoint {p} could not be read ({type(e).__name__}: {e}); it is truncated, "
-            "corrupt, or holds objects other than tensors and plain values"
-        ) from e
+    obj = load_weights_only(p)
     if not isinstance(obj, dict):
         raise CheckpointError(f"{p} does not hold a mapping; it is not a pixmorph checkpoint")
     return obj
@@ -90,18 +116,16 @@ def read_state_dict(path: str | Path, what: str, hint: str = "") -> dict[str, An
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"{what}: {p} does not exist{'; ' + hint if hint else ''}")
-    try:
-        if p.suffix == ".safetensors":
-            from safetensors.torch import load_file as load_safetensors
-
+    if p.suffix != ".safetensors":
+        state = load_weights_only(p, what)
+    else:
+        try:
             state = load_safetensors(str(p))
-        else:
-            state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # any reading failure means the same thing to the user
-        raise CheckpointError(
-            f"{p} could not be read as {what} ({type(e).__name__}: {e})"
-            + (f"; {hint}" if hint else "")
-        ) from e
+        except Exception as e:  # any reading failure means the same thing to the user
+            raise CheckpointError(
+                f"{p} could not be read as {what} ({type(e).__name__}: {e})"
+                + (f"; {hint}" if hint else "")
+            ) from e
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

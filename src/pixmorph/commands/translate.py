@@ -18,7 +18,9 @@ from pixmorph.data.images import (
     save_image,
     to_tensor,
 )
+from pixmorph.data.limits import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, pixel_limit
 from pixmorph.errors import DataError
+from pixmorph.inference.autotile import BUDGET_ENV, parse_bytes
 from pixmorph.inference.export import onnx_engine
 from pixmorph.inference.loading import load_generator
 from pixmorph.inference.translator import translate
@@ -76,6 +78,17 @@ def add_parser(sub: Any) -> None:
         help="onnx: export the generator and run it in onnxruntime (fp32)",
     )
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable files with a warning")
+    p.add_argument(
+        "--max-pixels",
+        type=float,
+        help=f"refuse input files larger than this many pixels, checked before decoding "
+        f"(default: ${MAX_PIXELS_ENV} or {DEFAULT_MAX_PIXELS})",
+    )
+    p.add_argument(
+        "--memory-budget",
+        help=f"memory for one forward pass, e.g. 2G or 512M; images that would need more are "
+        f"translated in tiles (default: ${BUDGET_ENV} or a quarter of the free memory)",
+    )
     add_reference_flags(p)
     p.set_defaults(run=run)
 
@@ -103,9 +116,36 @@ def output_path(out: Path, source: Path, channels: int) -> Path:
     return out / f"{source.stem}{suffix}"
 
 
+def check_outputs(files: list[Path], out: Path, channels: int) -> list[Path]:
+    """The output file of each input; a DataError when one would overwrite an input or another."""
+    inputs = {f.resolve(): f for f in files}
+    seen: dict[Path, Path] = {}
+    targets = []
+    for f in files:
+        target = output_path(out, f, channels)
+        real = target.resolve()
+        if real in inputs:
+            raise DataError(
+                f"--output {out}: the result of {f} would overwrite the input {inputs[real]}; "
+                "choose an output folder outside --input"
+            )
+        if real in seen:
+            raise DataError(
+                f"{f} and {seen[real]} would both be written to {target}; rename one of them"
+            )
+        seen[real] = f
+        targets.append(target)
+    return targets
+
+
 def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise DataError("--batch-size must be at least 1")
+    max_pixels = None if args.max_pixels is None else int(args.max_pixels)
+    pixel_limit(max_pixels)  # a bad --max-pixels fails before the model loads
+    budget = (
+        None if args.memory_budget is None else parse_bytes(args.memory_budget, "--memory-budget")
+    )
     if args.engine == "onnx":
         if args.compile:
             raise DataError("--compile applies to --engine torch; onnxruntime optimises on its own")
@@ -124,29 +164,40 @@ def run(args: argparse.Namespace) -> int:
             overlap=args.overlap,
             compile=args.compile,
         )
+    translator.memory_budget = budget
     if translator.device.type == "cpu":
         reuse_freed_memory()  # a one-shot command: keeping freed memory costs nothing here
     files = input_files(args.input)
     out = Path(args.output)
+    targets = check_outputs(files, out, translator.out_channels)
     out.mkdir(parents=True, exist_ok=True)
-    images, sources, skipped = [], [], []
-    for f in files:
-        try:
-            pixels = read_image(f)
-            x = match_channels(to_tensor(pixels), translator.in_channels, str(f), "the model input")
-            images.append(x)
-            sources.append((f, pixels.dtype))  # results keep the input's bit depth
-        except DataError as e:
-            if not args.skip_bad:
-                raise DataError(f"{e} (use --skip-bad to skip such files)") from e
-            log.warning("skipping %s", e)
-            skipped.append(f)
-    with bar(len(images), "translate") as progress:
-        results = translate(translator, images, args.batch_size, args.fit, progress.update)
-    for (f, dtype), y in zip(sources, results, strict=True):
-        save_image(y, output_path(out, f, y.shape[0]), dtype)
+    done, skipped = 0, []
+    with bar(len(files), "translate") as progress:
+        # a batch at a time, read -> translate -> write: memory holds one batch of images
+        for k in range(0, len(files), args.batch_size):
+            images, jobs = [], []
+            for f, target in zip(files[k : k + args.batch_size], targets[k:], strict=False):
+                try:
+                    pixels = read_image(f, max_pixels)
+                    x = match_channels(
+                        to_tensor(pixels), translator.in_channels, str(f), "the model input"
+                    )
+                except DataError as e:
+                    if not args.skip_bad:
+                        raise DataError(f"{e} (use --skip-bad to skip such files)") from e
+                    log.warning("skipping %s", e)
+                    skipped.append(f)
+                    progress.update(1)
+                    continue
+                images.append(x)
+                jobs.append((target, pixels.dtype))  # results keep the input's bit depth
+                del pixels
+            results = translate(translator, images, args.batch_size, args.fit, progress.update)
+            del images
+            for (target, dtype), y in zip(jobs, results, strict=True):
+                save_image(y, target, dtype)
+            done += len(results)
     print(
-        f"translated {len(results)} image(s) into {out}"
-        + (f"; skipped {len(skipped)}" if skipped else "")
+        f"translated {done} image(s) into {out}" + (f"; skipped {len(skipped)}" if skipped else "")
     )
     return 0

@@ -5,6 +5,9 @@ uint8 (0..255), uint16 (0..65535) or float32 (0..1). `to_tensor` maps that full 
 model's [-1, 1]; `save_image` maps back to a chosen sample type. Formats: anything Pillow reads
 (8-bit, 16-bit grey), 16-bit colour PNG (png16.py), TIFF with any number of pages or samples
 (tiff.py) and NumPy `.npy` arrays (H, W) or (H, W, C) for any channel count.
+
+Every reader checks the image size against a pixel limit before decoding (`pixel_limit`), so a
+small file that declares a huge image fails with a clear error instead of exhausting memory.
 """
 
 from __future__ import annotations
@@ -18,6 +21,11 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from pixmorph.data import png16, tiff
+from pixmorph.data.limits import (
+    check_pixels,
+    open_pillow,
+    pixel_limit,
+)
 from pixmorph.data.pixels import check_float, pil_to_array
 from pixmorph.errors import DataError
 
@@ -27,6 +35,17 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", "
 TIFF_SUFFIXES = (".tif", ".tiff")
 PEAK = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.float32): 1.0}
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2, Pillow's RGB -> L weights
+
+
+def _npy_shape(p: Path) -> tuple[int, ...]:
+    """The shape a .npy file declares, read from its header only."""
+    with open(p, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, _ = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, _, _ = np.lib.format.read_array_header_2_0(f)
+    return shape
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -66,9 +85,12 @@ def array_pixels(arr: np.ndarray) -> np.ndarray:
     )
 
 
-def _decode(p: Path) -> np.ndarray:
+def _decode(p: Path, limit: int) -> np.ndarray:
     suffix = p.suffix.lower()
     if suffix == ".npy":
+        shape = _npy_shape(p)
+        if len(shape) >= 2:
+            check_pixels(p, shape[1], shape[0], limit, int(np.prod(shape, dtype=np.float64)))
         try:
             arr = np.load(p, allow_pickle=False)  # never unpickle: a data file must not run code
         except ValueError as e:
@@ -77,29 +99,45 @@ def _decode(p: Path) -> np.ndarray:
             raise
         return array_pixels(arr)
     if suffix in TIFF_SUFFIXES:
-        return array_pixels(tiff.read_tiff(p))
+        try:
+            return array_pixels(tiff.read_tiff(p, limit))
+        except tiff.TIFFTooLarge as e:
+            check_pixels(p, e.width, e.height, limit, e.samples)
+            raise
     if suffix == ".png":
-        head = png16.header(p)
+        head = png16.info(p)
+        if head is not None:
+            check_pixels(p, head[2], head[3], limit)
         if head is not None and head[0] == 16 and head[1] != 0:  # Pillow would drop to 8 bits
-            return png16.read_png(p)
-    with Image.open(p) as img:
+            return png16.read_png(p, limit)
+    with open_pillow(p, limit) as img:
         img.load()
         return pil_to_array(img)
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode an image file fully to (H, W, C) in its own sample type; DataError names the file."""
+def read_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
+    """Decode an image file fully to (H, W, C) in its own sample type; DataError names the file.
+
+    Files declaring more than `pixel_limit(max_pixels)` pixels raise ImageTooLarge undecoded.
+    """
     p = Path(path)
     try:
-        return _decode(p)
+        return _decode(p, pixel_limit(max_pixels))
+    except DataError:
+        raise
     except FileNotFoundError as e:
         raise DataError(f"image {p} does not exist") from e
     except UnidentifiedImageError as e:
         raise DataError(f"{p} is not a readable image") from e
-    except (ValueError, EOFError) as e:  # codec errors, bad arrays, pickled .npy files
+    except (ValueError, EOFError, SyntaxError) as e:  # codec errors, bad arrays, pickled .npy
         raise DataError(f"{p}: {e}") from e
     except OSError as e:  # truncated or corrupt data
         raise DataError(f"{p} could not be decoded ({e}); the file is truncated or corrupt") from e
+    # decoders signal other broken data with still other types (struct.error, IndexError, ...)
+    except Exception as e:
+        raise DataError(
+            f"{p} could not be decoded ({type(e).__name__}: {e}); the file is truncated or corrupt"
+        ) from e
 
 
 def is_greyscale(pixels: np.ndarray, tolerance: float = 3 / 255) -> bool:
@@ -134,9 +172,10 @@ def from_tensor(t: Tensor, dtype: np.dtype | type = np.uint8) -> np.ndarray:
     dt = np.dtype(dtype)
     if dt not in PEAK:
         raise DataError(f"cannot write pixels of type {dt} (uint8, uint16 or float32)")
-    x = (t.detach().float().cpu().clamp(-1, 1) + 1.0) * (PEAK[dt] / 2.0)
+    # one float copy, then in place: a 12000x12000 RGB image is 1.7 GB per float copy
+    x = t.detach().float().cpu().clamp(-1, 1).add_(1.0).mul_(PEAK[dt] / 2.0)
     arr = x.permute(1, 2, 0).numpy()
-    return arr.astype(np.float32) if dt == np.float32 else np.round(arr).astype(dt)
+    return arr.astype(np.float32) if dt == np.float32 else np.round(arr, out=arr).astype(dt)
 
 
 def match_channels(x: Tensor, channels: int, name: str, option: str = "data.in_channels") -> Tensor:
@@ -206,20 +245,24 @@ def preview(t: Tensor) -> Tensor:
 
 
 # --- 8-bit Pillow helpers (display, demo, tools) -------------------------------------------------
-def open_image(path: str | Path, channels: int = 3) -> Image.Image:
+def open_image(path: str | Path, channels: int = 3, max_pixels: int | None = None) -> Image.Image:
     """Decode an image fully as an 8-bit Pillow image of `channels` (1: L, 3: RGB, 4: RGBA)."""
     p = Path(path)
     if p.suffix.lower() == ".npy" or p.suffix.lower() in TIFF_SUFFIXES:
-        x = match_channels(to_tensor(read_image(p)), channels, str(p), "channels")
+        x = match_channels(to_tensor(read_image(p, max_pixels)), channels, str(p), "channels")
         return to_pil(x)
     try:
-        with Image.open(p) as img:
+        with open_pillow(p, pixel_limit(max_pixels)) as img:
             img.load()
             return convert_mode(img, channels)
+    except DataError:
+        raise
     except FileNotFoundError as e:
         raise DataError(f"image {p} does not exist") from e
     except UnidentifiedImageError as e:
         raise DataError(f"{p} is not a readable image") from e
+    except (ValueError, EOFError, SyntaxError) as e:  # codec errors
+        raise DataError(f"{p}: {e}") from e
     except OSError as e:  # truncated or corrupt data
         raise DataError(f"{p} could not be decoded ({e}); the file is truncated or corrupt") from e
 

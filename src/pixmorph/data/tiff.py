@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pixmorph.data.limits import open_pillow
 from pixmorph.data.pixels import pil_to_array
 
 INSTALL_HINT = "install the TIFF support with: pip install 'pixmorph[tiff]'"
@@ -19,6 +20,14 @@ INSTALL_HINT = "install the TIFF support with: pip install 'pixmorph[tiff]'"
 
 class TIFFError(ValueError):
     """The TIFF cannot be read or written as asked (the caller names the file)."""
+
+
+class TIFFTooLarge(TIFFError):
+    """A page declares more pixels (or the pages more samples) than the caller allows."""
+
+    def __init__(self, width: int, height: int, samples: int, limit: int) -> None:
+        super().__init__(f"{width}x{height} pixels ({samples} samples) is above {limit} pixels")
+        self.width, self.height, self.samples = width, height, samples
 
 
 def _tifffile():
@@ -38,13 +47,29 @@ def _page_hwc(arr: np.ndarray, axes: str) -> np.ndarray:
     return arr.reshape(arr.shape[0], arr.shape[1], -1)
 
 
-def read_tiff(path: str | Path) -> np.ndarray:
-    """All pages of a TIFF stacked along channels: (H, W, C), in the file's sample type."""
+def _check_page_sizes(pages, limit: int | None) -> None:
+    """TIFFTooLarge when a page has more than `limit` pixels or all pages > 4 x limit samples."""
+    if limit is None:
+        return
+    samples = 0
+    for page in pages:
+        width, height = int(page.imagewidth), int(page.imagelength)
+        samples += int(np.prod(page.shape, dtype=np.float64))
+        if width * height > limit or samples > 4 * limit:
+            raise TIFFTooLarge(width, height, samples, limit)
+
+
+def read_tiff(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
+    """All pages of a TIFF stacked along channels: (H, W, C), in the file's sample type.
+
+    With `max_pixels`, sizes are checked from the page headers before any page is decoded.
+    """
     tifffile = _tifffile()
     if tifffile is None:
-        return _read_with_pillow(path)
+        return _read_with_pillow(path, max_pixels)
     try:
         with tifffile.TiffFile(path) as tf:
+            _check_page_sizes(tf.pages, max_pixels)
             planes = [_page_hwc(page.asarray(), page.axes) for page in tf.pages]
     except TIFFError:
         raise
@@ -61,8 +86,8 @@ def read_tiff(path: str | Path) -> np.ndarray:
     return planes[0] if len(planes) == 1 else np.concatenate(planes, axis=2)
 
 
-def _read_with_pillow(path: str | Path) -> np.ndarray:
-    with Image.open(path) as img:
+def _read_with_pillow(path: str | Path, max_pixels: int | None) -> np.ndarray:
+    with open_pillow(Path(path), max_pixels or 2**62) as img:
         samples = img.tag_v2.get(277, 1) if hasattr(img, "tag_v2") else 1
         if getattr(img, "n_frames", 1) > 1 or samples != len(img.getbands()):
             raise TIFFError(f"has several pages or planes; {INSTALL_HINT}")

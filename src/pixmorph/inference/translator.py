@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -16,8 +17,11 @@ from pixmorph.data.batching import same_size_runs
 from pixmorph.data.images import convert_mode, to_pil, to_tensor
 from pixmorph.device import autocast
 from pixmorph.errors import ConfigError
+from pixmorph.inference import autotile
 from pixmorph.inference.tiling import translate_tiled
 from pixmorph.methods.base import Generator
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,6 +39,10 @@ class Translator:
     # multimodal generators (Generator.style_dim > 0): the (style_dim,) code every image gets;
     # None: the zero code, the mean of the style prior
     style: Tensor | None = None
+    # bytes one forward pass may use; a whole image that needs more runs in tiles (when `tile`
+    # is None and the model has no default tile). None: $PIXMORPH_MEMORY_BUDGET or 1/4 free
+    memory_budget: int | None = None
+    _bytes_per_px: float | None = field(default=None, init=False, repr=False)
 
     def tiling(self) -> tuple[int, int]:
         """(tile, overlap) in input px after defaults; tile 0 means whole images."""
@@ -91,6 +99,8 @@ class Translator:
                     return g.module(t, self.style_codes(t.shape[0])).float()
                 return g.module(t).float()
 
+        if not tile and self.tile is None:
+            tile, overlap = self.auto_tiling(x, run)
         s = g.scale
         if tile and max(x.shape[2:]) > tile:
             # tiles keep memory at one tile's activations; tile is a multiple of m, so every
@@ -103,7 +113,29 @@ class Translator:
             y = y[:, :, top : top + h * s, left : left + w * s]
         elif tuple(y.shape[2:]) != (h * s, w * s):
             y = F.interpolate(y, size=(h * s, w * s), mode="bicubic", align_corners=False)
-        return y.clamp(-1, 1)
+        return y.clamp_(-1, 1)  # in place: y is this call's own tensor, and may be large
+
+    def auto_tiling(self, x: Tensor, run: Callable[[Tensor], Tensor]) -> tuple[int, int]:
+        """(tile, overlap) for x (B, C, H, W) under the memory budget; (0, 0): whole image."""
+        g = self.generator
+        if self._bytes_per_px is None:
+            side = autotile.measure_side(g.size_multiple)
+            probe = x.new_zeros((1, g.in_channels, side, side))
+            self._bytes_per_px = autotile.bytes_per_pixel(run, g.module, probe)
+        budget = autotile.memory_budget(self.memory_budget, self.device)
+        tile = autotile.fit_tile(self._bytes_per_px, tuple(x.shape), budget, g.size_multiple)
+        if tile:
+            need = self._bytes_per_px * x.shape[0] * x.shape[2] * x.shape[3]
+            log.info(
+                "%dx%d px needs ~%.1f GiB for whole-image inference, over the %.1f GiB budget: "
+                "translating in %d px tiles (--tile / --memory-budget choose)",
+                x.shape[3],
+                x.shape[2],
+                need / 2**30,
+                budget / 2**30,
+                tile,
+            )
+        return tile, tile // 4
 
 
 def _as_tensor(img: Image.Image | Tensor, channels: int) -> Tensor:
@@ -131,7 +163,10 @@ def translate(
     tensors = [_as_tensor(im, translator.in_channels) for im in items]
     outputs: list[Tensor | None] = [None] * len(tensors)
     for group in _batches_by_size(tensors, batch_size):
-        batch = torch.stack([tensors[i] for i in group])
+        # a lone image is a view, not a copy: large images are often alone in their group
+        batch = (
+            tensors[group[0]][None] if len(group) == 1 else torch.stack([tensors[i] for i in group])
+        )
         out = translator(batch, fit=fit).cpu()
         for j, i in enumerate(group):
             outputs[i] = out[j]

@@ -194,7 +194,7 @@ def check(root: str | Path, mode: str = "aligned", *, track: Track = untracked) 
         try:
             img = decode_file(f)
         except DataError as e:
-            result.problem("unreadable or corrupt", f"{relative(f, root)} ({e.__cause__})")
+            result.problem("unreadable or corrupt", f"{relative(f, root)} ({e.__cause__ or e})")
             continue
         stats.readable += 1
         w, h = img.size

@@ -8,6 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from pixmorph.data.images import IMAGE_EXTENSIONS
+from pixmorph.data.limits import open_pillow, pixel_limit
 from pixmorph.data.tools.report import Report
 from pixmorph.errors import DataError
 
@@ -80,13 +81,41 @@ def by_stem(files: list[Path]) -> Named:
 def decode_file(path: Path) -> Image.Image:
     """Decode a file fully, keeping its mode; a DataError naming the file when that fails."""
     try:
-        with Image.open(path) as img:
+        with open_pillow(path, pixel_limit()) as img:  # the size is checked before decoding
             img.load()
             return img
+    except DataError:
+        raise
     # Pillow's decoders signal bad data with many types (OSError for truncation, SyntaxError
     # for broken PNG chunks, ValueError, EOFError, ...): all mean the file cannot be used.
     except Exception as e:
         raise DataError(f"{path} is unreadable ({type(e).__name__}: {e})") from e
+
+
+def header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a file's header without decoding it; None when it is unreadable."""
+    try:
+        with open_pillow(path, pixel_limit()) as img:
+            return img.size
+    except Exception:  # unreadable files are reported when the tool decodes them
+        return None
+
+
+def require_aligned(files: list[Path], root: Path, tool: str) -> None:
+    """A DataError unless every readable file is an A|B pair (width = 2 x height), as `check`."""
+    wrong = []
+    for f in files:
+        size = header_size(f)
+        if size is not None and size[0] != 2 * size[1]:
+            wrong.append(f"{relative(f, root)} ({size[0]}x{size[1]})")
+    if wrong:
+        more = f" and {len(wrong) - 3} more" if len(wrong) > 3 else ""
+        raise DataError(
+            f"{tool} cuts aligned A|B images (width = 2 x height) in half, but {len(wrong)} of "
+            f"{len(files)} images in {root} are not: {', '.join(wrong[:3])}{more}; "
+            "`pixmorph data check` lists them (single images need no unpairing: put them in "
+            "trainA/ and trainB/)"
+        )
 
 
 def relative(path: Path, root: Path) -> str:

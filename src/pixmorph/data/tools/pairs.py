@@ -14,6 +14,7 @@ from pixmorph.data.tools.files import (
     image_files,
     read_or_skip,
     relative,
+    require_aligned,
     splits,
 )
 from pixmorph.data.tools.output import output_suffix, prepare_output, save
@@ -143,6 +144,7 @@ def split(
         for dup in named.duplicates:
             report.skip("duplicate name", relative(dup, in_root))
         jobs.extend((name, f) for f in named.by_stem.values())
+    require_aligned([f for _, f in jobs], in_root, "split")
     subdirs = sorted({str(Path(side) / name) for name, _ in jobs for side in "AB"})
     root = prepare_output(out, [in_root], subdirs, overwrite)
     for name, f in track(jobs):

@@ -12,6 +12,7 @@ from pixmorph.data.tools.files import (
     image_files,
     read_or_skip,
     relative,
+    require_aligned,
     splits,
 )
 from pixmorph.data.tools.output import output_suffix, prepare_output, save
@@ -60,6 +61,7 @@ def unpair(
     files = list(named.by_stem.values())
     if len(files) < 2:
         raise DataError(f"{train} has {len(files)} usable image(s); unpairing needs at least 2")
+    require_aligned(files, in_root, "unpair")
     order_a, order_b = derangement_orders(len(files), seed)
     slot_a = {int(i): k for k, i in enumerate(order_a)}
     slot_b = {int(i): k for k, i in enumerate(order_b)}
@@ -73,6 +75,7 @@ def unpair(
         sub = by_stem(image_files(folder))
         for dup in sub.duplicates:
             report.skip("duplicate name", relative(dup, in_root))
+        require_aligned(list(sub.by_stem.values()), in_root, "unpair")
         jobs.extend((name, f, f.stem, f.stem) for f in sub.by_stem.values())
     subdirs = ["trainA", "trainB"] + [s + x for s in paired for x in ("", "A", "B")]
     root = prepare_output(out, [in_root], subdirs, overwrite)
