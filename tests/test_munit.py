@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from pixmorph.data.flood import MaskedUnalignedDataset
+from pixmorph.data.load_options import LoadOptions
 from pixmorph.data.synth_flood import write_flood
 from pixmorph.errors import ConfigError, DataError
 from pixmorph.methods.munit import MUNIT
@@ -46,7 +47,8 @@ def test_mask_gets_the_crop_and_flip_of_its_image(flood: Path, tmp_path: Path):
     for p in (flood / "maskA").glob("*.png"):
         with Image.open(p) as m:
             m.convert("RGB").save(a / p.name)
-    ds = MaskedUnalignedDataset(a, flood / "trainB", flood / "maskA", load_size=40, crop_size=32)
+    opt = LoadOptions(load_size=40, crop_size=32)
+    ds = MaskedUnalignedDataset(a, flood / "trainB", flood / "maskA", options=opt)
     flips = 0
     for key in range(12):
         item = ds[key]

@@ -8,7 +8,6 @@ from typing import Any
 from torch import Tensor
 
 from pixmorph.data.images import read_image, to_tensor
-from pixmorph.data.transforms import CENTRE, draw_augment, preprocess
 from pixmorph.data.unaligned import UnalignedDataset
 from pixmorph.errors import DataError
 
@@ -40,9 +39,9 @@ class MaskedUnalignedDataset(UnalignedDataset):
     def __getitem__(self, key: int) -> dict[str, Tensor | str]:
         item = super().__getitem__(key)
         # the parent drew A's augmentation first from the key's generator: draw it again
-        aug = draw_augment(self.rng(key), self.flip) if self.train else CENTRE
+        aug = self.opt.augment(self.rng(key))
         path = self._mask_path(self.images_a.files[key % len(self.images_a)])
         mask = to_tensor(read_image(path))[:1]  # (1, H, W) in [-1, 1]
-        mask = preprocess(mask, self.mode, self.load_size, self.crop_size, aug, str(path))
+        mask = self.opt.prepare(mask, aug, str(path))
         item["mask_a"] = (mask > 0).float()
         return item

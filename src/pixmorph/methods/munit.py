@@ -109,9 +109,14 @@ class MUNIT(Method):
                 f"{folder_a}); make a flood set with `pixmorph data synth --flood` or set "
                 "model.lambda_keep=0"
             )
-        opts = LoadOptions.of(cfg, train).kwargs()
-        return MaskedUnalignedDataset(folder_a, folder_b, mask_folder, a_channels=d.in_channels,
-                                      b_channels=d.out_channels, **opts)  # fmt: skip
+        return MaskedUnalignedDataset(
+            folder_a,
+            folder_b,
+            mask_folder,
+            a_channels=d.in_channels,
+            b_channels=d.out_channels,
+            options=LoadOptions.of(cfg, train),
+        )
 
     def __init__(self, cfg: Config, device: torch.device, training: bool = True) -> None:
         super().__init__(cfg, device, training)
