@@ -18,10 +18,11 @@ from pixmorph.data.images import (
     save_image,
     to_tensor,
 )
-from pixmorph.errors import DataError
+from pixmorph.errors import ConfigError, DataError
 from pixmorph.inference.export import onnx_engine
 from pixmorph.inference.loading import load_generator
-from pixmorph.inference.translator import translate
+from pixmorph.inference.styles import encode_style, random_styles, with_style
+from pixmorph.inference.translator import Translator, translate
 from pixmorph.speed.allocator import reuse_freed_memory
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,19 @@ def add_parser(sub: Any) -> None:
         default="torch",
         help="onnx: export the generator and run it in onnxruntime (fp32)",
     )
+    p.add_argument(
+        "--styles",
+        type=int,
+        metavar="K",
+        help="multimodal models (MUNIT): write K outputs per input, NAME_s0 .. NAME_s{K-1}, each "
+        "in a random style code drawn N(0, I) from --seed; default: one output in the zero code",
+    )
+    p.add_argument(
+        "--style-from",
+        metavar="IMAGE",
+        help="multimodal models: take the style code from this example of the target domain",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the --styles codes")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable files with a warning")
     add_reference_flags(p)
     p.set_defaults(run=run)
@@ -95,18 +109,42 @@ def input_files(path: str) -> list[Path]:
     return [p]
 
 
-def output_path(out: Path, source: Path, channels: int) -> Path:
-    """The result's file: .npy and TIFF keep their format, others become PNG (.npy past 4 ch)."""
+def output_path(out: Path, source: Path, channels: int, tag: str = "") -> Path:
+    """The result's file: .npy and TIFF keep their format, others become PNG (.npy past 4 ch).
+
+    `tag` follows the stem (`_s3`: the fourth style of a multimodal model).
+    """
     suffix = source.suffix.lower()
     if suffix not in (".npy", *TIFF_SUFFIXES):
         suffix = ".png" if channels <= 4 else ".npy"
-    return out / f"{source.stem}{suffix}"
+    return out / f"{source.stem}{tag}{suffix}"
+
+
+def styled(translator: Translator, args: argparse.Namespace) -> list[tuple[str, Translator]]:
+    """(file tag, translator) per output of each input: one, or one per --styles code."""
+    if args.styles is not None and args.style_from:
+        raise ConfigError("--styles and --style-from exclude each other: choose one")
+    if args.style_from:
+        example = Path(args.style_from)
+        if not example.is_file():
+            raise DataError(f"--style-from {example} does not exist")
+        pixels = to_tensor(read_image(example))
+        x = match_channels(pixels, translator.out_channels, str(example), "the style example")
+        return [("", with_style(translator, encode_style(translator, x)))]
+    if args.styles is None:
+        return [("", translator)]
+    codes = random_styles(translator, args.styles, args.seed)
+    return [(f"_s{k}", with_style(translator, code)) for k, code in enumerate(codes)]
 
 
 def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise DataError("--batch-size must be at least 1")
     if args.engine == "onnx":
+        if args.styles is not None or args.style_from:
+            raise ConfigError(
+                "--styles/--style-from need --engine torch: an exported graph has one style"
+            )
         if args.compile:
             raise DataError("--compile applies to --engine torch; onnxruntime optimises on its own")
         exported = load_generator(args.checkpoint, args.direction, "cpu", "fp32")
@@ -126,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if translator.device.type == "cpu":
         reuse_freed_memory()  # a one-shot command: keeping freed memory costs nothing here
+    outputs = styled(translator, args)  # bad style options fail before any image is read
     files = input_files(args.input)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -141,12 +180,16 @@ def run(args: argparse.Namespace) -> int:
                 raise DataError(f"{e} (use --skip-bad to skip such files)") from e
             log.warning("skipping %s", e)
             skipped.append(f)
-    with bar(len(images), "translate") as progress:
-        results = translate(translator, images, args.batch_size, args.fit, progress.update)
-    for (f, dtype), y in zip(sources, results, strict=True):
-        save_image(y, output_path(out, f, y.shape[0]), dtype)
+    with bar(len(images) * len(outputs), "translate") as progress:
+        for tag, styled_translator in outputs:
+            results = translate(
+                styled_translator, images, args.batch_size, args.fit, progress.update
+            )
+            for (f, dtype), y in zip(sources, results, strict=True):
+                save_image(y, output_path(out, f, y.shape[0], tag), dtype)
     print(
-        f"translated {len(results)} image(s) into {out}"
+        f"translated {len(sources)} image(s) into {out}"
+        + (f" in {len(outputs)} styles each" if len(outputs) > 1 else "")
         + (f"; skipped {len(skipped)}" if skipped else "")
     )
     return 0
