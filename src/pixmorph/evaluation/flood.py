@@ -21,6 +21,7 @@ must beat on the water figures.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import warnings
@@ -232,18 +233,18 @@ def render_flood(summary: dict[str, Any], with_images: bool = True) -> str:
     head += "".join(f"<th data-nosort>{k}</th>" for k in kinds)
     body = []
     for r in summary["images"]:
-        cells = f"<td data-v='{r['name']}' style='text-align:left'>{r['name']}</td>"
+        name = html.escape(r["name"])
+        cells = f"<td data-v='{name}' style='text-align:left'>{name}</td>"
         cells += "".join(f"<td data-v='{r[k]!r}'>{r[k]:.4g}</td>" for k in names)
         cells += "".join(
-            f"<td><img src='images/{r['name']}_{k}.png' alt='{k}' loading='lazy'></td>"
-            for k in kinds
+            f"<td><img src='images/{name}_{k}.png' alt='{k}' loading='lazy'></td>" for k in kinds
         )
         body.append(f"<tr>{cells}</tr>")
     base = summary["baseline"]
     return (
         f"<!doctype html><meta charset='utf-8'><title>pixmorph flood evaluation</title>"
         f"<style>{STYLE}</style><h1>pixmorph flood evaluation</h1><p>{summary['count']} scenes "
-        f"of {summary['data']}, checkpoint step {summary['checkpoint_step']}</p>"
+        f"of {html.escape(summary['data'])}, checkpoint step {summary['checkpoint_step']}</p>"
         f"<p>mean {flood_line(summary['mean'])}</p><p>identity (no flooding): "
         + " &middot; ".join(f"{k} {v:.4g}" for k, v in base["mean"].items())
         + f"</p><table class='sortable'><thead><tr>{head}</tr></thead><tbody>"
