@@ -1,7 +1,17 @@
 """pixmorph: GAN image-to-image translation."""
 
 from pixmorph.inference.loading import load_generator
+from pixmorph.inference.styles import encode_style, random_styles, translate_styles, with_style
 from pixmorph.inference.translator import Translator, translate
 from pixmorph.version import __version__
 
-__all__ = ["Translator", "__version__", "load_generator", "translate"]
+__all__ = [
+    "Translator",
+    "__version__",
+    "encode_style",
+    "load_generator",
+    "random_styles",
+    "translate",
+    "translate_styles",
+    "with_style",
+]

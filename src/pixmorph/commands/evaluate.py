@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,14 @@ from pixmorph.commands.console import bar
 from pixmorph.data.folders import eval_folder
 from pixmorph.data.images import list_images
 from pixmorph.errors import ConfigError
-from pixmorph.evaluation.fid import Realism, evaluate_unpaired, unpaired_folders
+from pixmorph.evaluation.diversity import diversity, diversity_line
+from pixmorph.evaluation.fid import Realism, evaluate_unpaired, folder_images, unpaired_folders
+from pixmorph.evaluation.flood import evaluate_flood, flood_files, flood_line, load_segmenter
 from pixmorph.evaluation.inception_weights import build_feature_net
 from pixmorph.evaluation.paired import evaluate_paired
 from pixmorph.inference.loading import load_generator
+from pixmorph.inference.styles import require_multimodal
+from pixmorph.inference.translator import Translator
 from pixmorph.methods.registry import get_method
 
 
@@ -27,7 +32,9 @@ def add_parser(sub: Any) -> None:
         "outputs against the targets with --fid/--kid. Unpaired data (testA/ testB/, or "
         "--inputs and --real): translate the inputs and compare them with the real images "
         "by FID/KID. Methods add their own figures and baselines: super-resolution models "
-        "take a folder of HR images and add Y-channel PSNR/SSIM next to bicubic upscaling.",
+        "take a folder of HR images and add Y-channel PSNR/SSIM next to bicubic upscaling. "
+        "Multimodal models (MUNIT): --styles K adds the diversity of K random styles per input. "
+        "--mode flood scores dry -> flooded translation on a flood set (see docs/evaluation.md).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--checkpoint", required=True, help="run folder or checkpoint file")
@@ -35,10 +42,25 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--direction", choices=["AtoB", "BtoA"], help="default: the trained direction")
     p.add_argument(
         "--mode",
-        choices=["auto", "paired", "unpaired"],
+        choices=["auto", "paired", "unpaired", "flood"],
         default="auto",
-        help="auto: unpaired when --real is given or the root has testA/ and testB/",
+        help="auto: unpaired when --real is given or the root has testA/ and testB/; flood: "
+        "keep/water figures on a flood set (testA/ testB/ testmaskA/, by stem)",
     )
+    p.add_argument(
+        "--segmenter",
+        metavar="FILE",
+        help="flood: a TorchScript segmenter (image in [-1, 1] -> logits); adds the agreement "
+        "of source and output labels outside the mask",
+    )
+    p.add_argument(
+        "--styles",
+        type=int,
+        metavar="K",
+        help="multimodal models: translate each input in K random styles and report their "
+        "diversity (mean pairwise feature distance; a collapsed model scores 0)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the --styles codes")
     p.add_argument("--inputs", help="unpaired: folder of images to translate")
     p.add_argument("--real", help="unpaired: folder of real target-domain images")
     p.add_argument("--fid", action="store_true", help="Frechet Inception Distance")
@@ -96,10 +118,66 @@ def unpaired_sources(args: argparse.Namespace, direction: str) -> tuple[Path, Pa
     return found
 
 
+def diversity_inputs(args: argparse.Namespace, sources: tuple[Path, Path] | None) -> Path:
+    """The folder whose images --styles translates: the unpaired inputs, or a flood testA/."""
+    if args.mode == "flood":
+        return Path(args.data) / "testA"
+    if sources is None:
+        raise ConfigError(
+            "--styles applies to unpaired data and --mode flood (inputs to translate)"
+        )
+    return sources[0]
+
+
+def flood_run(args: argparse.Namespace, translator: Translator, direction: str) -> dict[str, Any]:
+    """`--mode flood`: keep/water figures (and segmenter agreement) of a flood set."""
+    if not args.data:
+        raise ConfigError(
+            "--mode flood needs --data ROOT of a flood set (pixmorph data synth --flood)"
+        )
+    if direction != "AtoB":
+        raise ConfigError("--mode flood scores dry -> flooded (A -> B): drop --direction BtoA")
+    if args.fid or args.kid:
+        raise ConfigError("--mode flood has no FID/KID: run --mode unpaired for them")
+    segmenter = load_segmenter(args.segmenter, translator.device) if args.segmenter else None
+    count = len(flood_files(args.data))  # a broken set fails here, before any translation
+    out = Path(args.out) if args.out else default_out(args.checkpoint, Path(args.data) / "testA")
+    with bar(count, "evaluate") as progress:
+        summary = evaluate_flood(
+            translator, args.data, out, not args.no_images, progress.update, segmenter
+        )
+    print(f"{summary['count']} scenes: {flood_line(summary['mean'])}")
+    base = summary["baseline"]["mean"]
+    print("identity (no flooding): " + "  ".join(f"{k} {v:.4g}" for k, v in base.items()))
+    summary["out"] = out
+    return summary
+
+
+def check_styles(args: argparse.Namespace, translator: Translator) -> None:
+    """Refuse --styles on a model without style codes, or with fewer than 2 styles."""
+    if args.styles is None:
+        return
+    require_multimodal(translator, "--styles")
+    if args.styles < 2:
+        raise ConfigError(f"--styles {args.styles}: diversity needs at least 2 styles per input")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.segmenter and args.mode != "flood":
+        raise ConfigError("--segmenter applies to --mode flood")
+    if args.mode == "flood":
+        translator = load_generator(args.checkpoint, args.direction, args.device)
+        check_styles(args, translator)
+        summary = flood_run(args, translator, args.direction or translator.config.data.direction)
+        out = summary.pop("out")
+        if args.styles is not None:
+            add_diversity(args, translator, summary, diversity_inputs(args, None), out)
+        report_line(out)
+        return 0
     if not args.data and not (args.inputs and args.real):
         raise ConfigError("give --data DIR (paired or unpaired root), or --inputs and --real")
     translator = load_generator(args.checkpoint, args.direction, args.device)
+    check_styles(args, translator)
     cfg = translator.config
     direction = args.direction or cfg.data.direction
     sources = unpaired_sources(args, direction)
@@ -111,18 +189,23 @@ def run(args: argparse.Namespace) -> int:
             net, args.fid, args.kid, args.kid_subsets, args.kid_subset_size, args.batch_size
         )
     if sources is not None:
-        if realism is None:
+        if realism is None and args.styles is None:
             raise ConfigError(
                 "unpaired data has no per-image targets: add --fid and/or --kid "
                 "(or --mode paired for an aligned folder)"
             )
         inputs, real = sources
         out = Path(args.out) if args.out else default_out(args.checkpoint, inputs)
-        with bar(len(list_images(inputs)), "evaluate") as progress:
-            summary = evaluate_unpaired(
-                translator, inputs, real, realism, out, not args.no_images, progress.update
-            )
+        if realism is not None:
+            with bar(len(list_images(inputs)), "evaluate") as progress:
+                summary = evaluate_unpaired(
+                    translator, inputs, real, realism, out, not args.no_images, progress.update
+                )
+        else:
+            summary = {"mode": "unpaired", "inputs": str(inputs), "real": str(real)}
     else:
+        if args.styles is not None:
+            diversity_inputs(args, None)  # paired data: refused with the reason
         if args.direction:
             cfg.data.direction = args.direction
         method_cls = get_method(cfg.method)
@@ -150,5 +233,34 @@ def run(args: argparse.Namespace) -> int:
         if "kid" in r:
             shown.append(f"KID {r['kid']:.5f} +- {r['kid_std']:.5f}")
         print(f"{r['count_fake']} translated vs {r['count_real']} real: {'  '.join(shown)}")
-    print(f"report: {out / 'index.html'}  metrics: {out / 'metrics.json'}")
+    if args.styles is not None and sources is not None:
+        net = realism.net if realism else None
+        add_diversity(args, translator, summary, sources[0], out, net)
+    report_line(out)
     return 0
+
+
+def report_line(out: Path) -> None:
+    """Where the page (when one was written) and the figures are."""
+    page = out / "index.html"
+    print((f"report: {page}  " if page.is_file() else "") + f"metrics: {out / 'metrics.json'}")
+
+
+def add_diversity(
+    args: argparse.Namespace,
+    translator: Translator,
+    summary: dict[str, Any],
+    inputs: Path,
+    out: Path,
+    net: Any = None,
+) -> None:
+    """Score --styles K diversity on `inputs`, print it and add it to out/metrics.json."""
+    net = net or build_feature_net(args.feature_net, args.inception_weights, translator.device)
+    names = [p.stem for p in list_images(inputs)]
+    images = zip(names, folder_images(inputs, translator.in_channels), strict=True)
+    with bar(len(names), "diversity") as progress:
+        d = diversity(translator, images, net, args.styles, args.seed, progress.update)
+    print(diversity_line(d))
+    summary["diversity"] = d
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2))

@@ -33,7 +33,12 @@ def export_reference_state_dict(translator: Translator, out: Path) -> str:
 def _runnable(fmt: str) -> Callable[[Translator, Path], str]:
     def write(translator: Translator, out: Path) -> str:
         path = EXPORTERS[fmt](translator, out)
-        return f"translate with: pixmorph translate --checkpoint {path}"
+        note = ""
+        if translator.generator.style_dim:
+            # one graph input only: the style is fixed; other styles come from the checkpoint
+            note = "; multimodal model: exported with the zero style code built in (--styles "
+            note += "and --style-from need the checkpoint)"
+        return f"translate with: pixmorph translate --checkpoint {path}{note}"
 
     return write
 

@@ -19,11 +19,12 @@ from pixmorph.data.images import (
     to_tensor,
 )
 from pixmorph.data.limits import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, pixel_limit
-from pixmorph.errors import DataError
+from pixmorph.errors import ConfigError, DataError
 from pixmorph.inference.autotile import BUDGET_ENV, parse_bytes
 from pixmorph.inference.export import onnx_engine
 from pixmorph.inference.loading import load_generator
-from pixmorph.inference.translator import translate
+from pixmorph.inference.styles import encode_style, random_styles, with_style
+from pixmorph.inference.translator import Translator, translate
 from pixmorph.speed.allocator import reuse_freed_memory
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,19 @@ def add_parser(sub: Any) -> None:
         default="torch",
         help="onnx: export the generator and run it in onnxruntime (fp32)",
     )
+    p.add_argument(
+        "--styles",
+        type=int,
+        metavar="K",
+        help="multimodal models (MUNIT): write K outputs per input, NAME_s0 .. NAME_s{K-1}, each "
+        "in a random style code drawn N(0, I) from --seed; default: one output in the zero code",
+    )
+    p.add_argument(
+        "--style-from",
+        metavar="IMAGE",
+        help="multimodal models: take the style code from this example of the target domain",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the --styles codes")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable files with a warning")
     p.add_argument(
         "--max-pixels",
@@ -108,21 +122,41 @@ def input_files(path: str) -> list[Path]:
     return [p]
 
 
-def output_path(out: Path, source: Path, channels: int) -> Path:
-    """The result's file: .npy and TIFF keep their format, others become PNG (.npy past 4 ch)."""
+def output_path(out: Path, source: Path, channels: int, tag: str = "") -> Path:
+    """The result's file: .npy and TIFF keep their format, others become PNG (.npy past 4 ch).
+
+    `tag` follows the stem (`_s3`: the fourth style of a multimodal model).
+    """
     suffix = source.suffix.lower()
     if suffix not in (".npy", *TIFF_SUFFIXES):
         suffix = ".png" if channels <= 4 else ".npy"
-    return out / f"{source.stem}{suffix}"
+    return out / f"{source.stem}{tag}{suffix}"
 
 
-def check_outputs(files: list[Path], out: Path, channels: int) -> list[Path]:
+def styled(translator: Translator, args: argparse.Namespace) -> list[tuple[str, Translator]]:
+    """(file tag, translator) per output of each input: one, or one per --styles code."""
+    if args.styles is not None and args.style_from:
+        raise ConfigError("--styles and --style-from exclude each other: choose one")
+    if args.style_from:
+        example = Path(args.style_from)
+        if not example.is_file():
+            raise DataError(f"--style-from {example} does not exist")
+        pixels = to_tensor(read_image(example))
+        x = match_channels(pixels, translator.out_channels, str(example), "the style example")
+        return [("", with_style(translator, encode_style(translator, x)))]
+    if args.styles is None:
+        return [("", translator)]
+    codes = random_styles(translator, args.styles, args.seed)
+    return [(f"_s{k}", with_style(translator, code)) for k, code in enumerate(codes)]
+
+
+def check_outputs(files: list[Path], out: Path, channels: int, tag: str = "") -> list[Path]:
     """The output file of each input; a DataError when one would overwrite an input or another."""
     inputs = {f.resolve(): f for f in files}
     seen: dict[Path, Path] = {}
     targets = []
     for f in files:
-        target = output_path(out, f, channels)
+        target = output_path(out, f, channels, tag)
         real = target.resolve()
         if real in inputs:
             raise DataError(
@@ -147,6 +181,10 @@ def run(args: argparse.Namespace) -> int:
         None if args.memory_budget is None else parse_bytes(args.memory_budget, "--memory-budget")
     )
     if args.engine == "onnx":
+        if args.styles is not None or args.style_from:
+            raise ConfigError(
+                "--styles/--style-from need --engine torch: an exported graph has one style"
+            )
         if args.compile:
             raise DataError("--compile applies to --engine torch; onnxruntime optimises on its own")
         exported = load_generator(args.checkpoint, args.direction, "cpu", "fp32")
@@ -167,16 +205,18 @@ def run(args: argparse.Namespace) -> int:
     translator.memory_budget = budget
     if translator.device.type == "cpu":
         reuse_freed_memory()  # a one-shot command: keeping freed memory costs nothing here
+    outputs = styled(translator, args)  # bad style options fail before any image is read
     files = input_files(args.input)
     out = Path(args.output)
-    targets = check_outputs(files, out, translator.out_channels)
+    targets = {tag: check_outputs(files, out, translator.out_channels, tag) for tag, _ in outputs}
     out.mkdir(parents=True, exist_ok=True)
     done, skipped = 0, []
-    with bar(len(files), "translate") as progress:
+    with bar(len(files) * len(outputs), "translate") as progress:
         # a batch at a time, read -> translate -> write: memory holds one batch of images
         for k in range(0, len(files), args.batch_size):
             images, jobs = [], []
-            for f, target in zip(files[k : k + args.batch_size], targets[k:], strict=False):
+            for i in range(k, min(k + args.batch_size, len(files))):
+                f = files[i]
                 try:
                     pixels = read_image(f, max_pixels)
                     x = match_channels(
@@ -187,17 +227,22 @@ def run(args: argparse.Namespace) -> int:
                         raise DataError(f"{e} (use --skip-bad to skip such files)") from e
                     log.warning("skipping %s", e)
                     skipped.append(f)
-                    progress.update(1)
+                    progress.update(len(outputs))
                     continue
                 images.append(x)
-                jobs.append((target, pixels.dtype))  # results keep the input's bit depth
+                jobs.append((i, pixels.dtype))  # results keep the input's bit depth
                 del pixels
-            results = translate(translator, images, args.batch_size, args.fit, progress.update)
+            for tag, styled_translator in outputs:
+                results = translate(
+                    styled_translator, images, args.batch_size, args.fit, progress.update
+                )
+                for (i, dtype), y in zip(jobs, results, strict=True):
+                    save_image(y, targets[tag][i], dtype)
             del images
-            for (target, dtype), y in zip(jobs, results, strict=True):
-                save_image(y, target, dtype)
-            done += len(results)
+            done += len(jobs)
     print(
-        f"translated {done} image(s) into {out}" + (f"; skipped {len(skipped)}" if skipped else "")
+        f"translated {done} image(s) into {out}"
+        + (f" in {len(outputs)} styles each" if len(outputs) > 1 else "")
+        + (f"; skipped {len(skipped)}" if skipped else "")
     )
     return 0

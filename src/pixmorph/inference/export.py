@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from pixmorph.config import to_dict
 from pixmorph.device import pick_device
 from pixmorph.errors import CheckpointError, ConfigError
+from pixmorph.inference.styles import FixedStyle
 from pixmorph.inference.translator import Translator
 from pixmorph.methods.base import Generator
 from pixmorph.methods.settings import config_from_dict
@@ -48,7 +49,18 @@ def describe_translator(translator: Translator) -> dict[str, Any]:
         "size_multiple": g.size_multiple,
         "scale": g.scale,
         "step": translator.step,
+        # a multimodal generator is exported with its translator's style code built in
+        "style": translator.style_codes(1)[0].tolist() if g.style_dim else None,
     }
+
+
+def exportable(translator: Translator) -> nn.Module:
+    """A portable copy taking only x: a multimodal one with the translator's style built in."""
+    net = portable_copy(translator.generator.module)
+    if not translator.generator.style_dim:
+        return net
+    # the translator's style code: the zero code (the prior's mean) unless a style was set
+    return FixedStyle(net, translator.style_codes(1)[0].cpu()).eval()
 
 
 def portable_copy(module: nn.Module) -> nn.Module:
@@ -77,7 +89,7 @@ def export_onnx(translator: Translator, path: str | Path) -> Path:
         raise ConfigError(ONNX_HINT) from e
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    net = portable_copy(translator.generator.module)
+    net = exportable(translator)
     with warnings.catch_warnings():
         # the TorchScript-based exporter: fast, needs only `onnx`, and keeps H and W dynamic
         warnings.simplefilter("ignore")
@@ -102,7 +114,7 @@ def export_torchscript(translator: Translator, path: str | Path) -> Path:
     """Write the generator as a traced TorchScript module (loadable without pixmorph)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    net = portable_copy(translator.generator.module)
+    net = exportable(translator)
     extra = {f"{MARKER}.json": json.dumps(describe_translator(translator))}
     with torch.no_grad(), warnings.catch_warnings():
         # torch 2.13 marks TorchScript deprecated; the format is still what many runtimes load

@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from pixmorph import Translator, load_generator, translate
+from pixmorph import Translator, load_generator, translate, translate_styles
 from pixmorph.methods.registry import get_method
 from pixmorph.serving.errors import ServeError
 
@@ -89,6 +89,8 @@ class ServedModel:
         self.size_multiple = first.generator.size_multiple
         self.scale = first.generator.scale
         self.figures = eval_figures(run_dir_of(source))
+        if first.generator.style_dim:
+            self.multimodal = True
         for t in translators.values():
             # one hook per network (models may share translators): counts tiles for the job on
             # this thread and stops a cancelled job between tiles
@@ -143,15 +145,22 @@ class ServedModel:
         style_seed: int | None = None,
         job: JobContext | None = None,
     ) -> list[Image.Image]:
-        """Translate one image; a multimodal model returns `styles` results, others one."""
-        if styles != 1 or style_seed is not None:
+        """Translate one image; a multimodal model returns `styles` results, others one.
+
+        A multimodal model draws its `styles` codes N(0, I) from `style_seed` (None: 0), as
+        `pixmorph translate --styles K --seed S` does; one style and no seed is the zero code,
+        the plain `pixmorph translate` result.
+        """
+        if not self.multimodal and (styles != 1 or style_seed is not None):
             raise ServeError(
                 400, f"model {self.name!r} ({self.method}) has no styles; omit styles/style_seed"
             )
         t = self.translator(direction)
-        total = self.tile_count(t, image.size)
+        total = self.tile_count(t, image.size) * (styles if self.multimodal else 1)
         _current.job, _current.done, _current.total = job, 0, total
         try:
+            if self.multimodal and (styles != 1 or style_seed is not None):
+                return translate_styles(t, image, styles, style_seed or 0)[0]
             return [translate(t, image)]
         finally:
             _current.job = None
