@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixmorph.data import synth
+from pixmorph.data import synth_scenes
 from pixmorph.data.synth import (
-    LABEL_COLOURS,
     render_detail,
     render_pair,
     write_colour,
@@ -17,6 +16,7 @@ from pixmorph.data.synth import (
     write_paired,
     write_unpaired,
 )
+from pixmorph.data.synth_scenes import LABEL_COLOURS
 
 
 def _rng(seed: int, i: int) -> np.random.Generator:
@@ -209,7 +209,7 @@ def test_write_hr_layout_determinism_and_fine_detail(tmp_path: Path) -> None:
 
 def test_bad_arguments_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="size"):
-        render_pair(_rng(0, 0), synth.MIN_SIZE - 1)
+        render_pair(_rng(0, 0), synth_scenes.MIN_SIZE - 1)
     with pytest.raises(ValueError, match="test_fraction"):
         write_paired(tmp_path / "x", n=4, size=16, test_fraction=1.0)
     with pytest.raises(ValueError, match="unpaired"):

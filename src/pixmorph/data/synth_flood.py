@@ -41,7 +41,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from pixmorph.data.synth import _check_size, _grid, _name, _prepare, _splits, _summary, _upsample
+from pixmorph.data.synth import prepare_folder, scene_name, split_scenes, summary
+from pixmorph.data.synth_scenes import check_scene_size, grid, upsample_noise
 
 FLOOD_CLASSES = ("sky", "building", "road", "ground", "vegetation", "water")
 SKY, BUILDING, ROAD, GROUND, VEGETATION, WATER = range(len(FLOOD_CLASSES))
@@ -198,11 +199,11 @@ def _photo(
     fine = rng.uniform(-1, 1, (size, size)).astype(np.float32)  # per-pixel texture
     t = np.clip(y / s.horizon, 0, 1)[..., None]
     sky = np.array([80, 130, 200], np.float32) * (1 - t) + np.array([190, 208, 226]) * t
-    cloud = np.clip(1.6 * _upsample(s.clouds, size) - 0.3, 0, 1)[..., None]
+    cloud = np.clip(1.6 * upsample_noise(s.clouds, size) - 0.3, 0, 1)[..., None]
     sky = sky * (1 - 0.7 * cloud) + 240.0 * 0.7 * cloud
     grass = (
         np.array([92, 128, 58], np.float32)
-        * (0.85 + 0.2 * _upsample(s.grass, size) + 0.12 * fine)[..., None]
+        * (0.85 + 0.2 * upsample_noise(s.grass, size) + 0.12 * fine)[..., None]
     )
     asphalt = np.array([78, 78, 84], np.float32) * (1.0 + 0.1 * fine)[..., None]
     canvas = np.where((classes == SKY)[..., None], sky, 0.0)
@@ -273,9 +274,9 @@ def _water(
 
 def render_flood_scene(rng: np.random.Generator, size: int, sim: bool = False) -> FloodScene:
     """Render one street dry and flooded; `sim` gives the flat simulated style."""
-    _check_size(size)
+    check_scene_size(size)
     s = _draw_street(rng)
-    x, y = _grid(size)
+    x, y = grid(size)
     classes, windows = _layout(s, x, y)
     mask = np.isin(classes, FLOODABLE) & (y >= _water_line(s, x))
     if sim:
@@ -330,14 +331,14 @@ def write_flood(
     overwrite: bool = False,
 ) -> dict:
     """Write the flood set (layout in the module docstring); returns a summary with counts."""
-    _check_size(size)
+    check_scene_size(size)
     if not 0.0 <= sim_fraction <= 1.0:
         raise ValueError(f"sim_fraction={sim_fraction} must be in [0, 1]")
-    train, test = _splits(n, test_fraction)
-    root = _prepare(Path(out), FOLDERS, overwrite)
+    train, test = split_scenes(n, test_fraction)
+    root = prepare_folder(Path(out), FOLDERS, overwrite)
 
     def save(img: Image.Image, folder: str, i: int) -> None:
-        img.save(root / folder / _name(i), format="PNG")
+        img.save(root / folder / scene_name(i), format="PNG")
 
     for i in train:
         a = render_flood_scene(np.random.default_rng([seed, i, _STREAM_A]), size)
@@ -363,4 +364,4 @@ def write_flood(
     counts = {f: len(train) for f in ("trainA", "maskA", "labelA", "trainB", "labelB")}
     counts |= {f: n_sim for f in ("simA", "simmaskA", "simlabelA", "simB")}
     counts |= {f: len(test) for f in ("testA", "testB", "testmaskA", "testlabelA")}
-    return _summary(root, "flood", counts, size, seed)
+    return summary(root, "flood", counts, size, seed)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from pixmorph.commands.console import bar
-from pixmorph.data.tools.report import Report, Track
+from pixmorph.data.tools.outcome import Report, Track
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ from pixmorph.data.tools.files import (
     relative,
     splits,
 )
-from pixmorph.data.tools.report import SHOWN, Track, untracked
+from pixmorph.data.tools.outcome import SHOWN, Track, untracked
 from pixmorph.errors import DataError
 
 MODES = ("aligned", "unaligned", "single")

@@ -9,7 +9,7 @@ from PIL import Image
 from pixmorph.data.images import convert_mode, is_greyscale
 from pixmorph.data.pixels import pil_to_array
 from pixmorph.data.tools.derive import Skip, write_derived
-from pixmorph.data.tools.report import Report, Track, untracked
+from pixmorph.data.tools.outcome import Report, Track, untracked
 
 # JPEG chroma noise leaves grey photos a few levels off grey: allow 6 of 255
 GREY_TOLERANCE = 6 / 255

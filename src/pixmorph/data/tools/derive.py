@@ -15,9 +15,9 @@ from pixmorph.data.tools.files import (
     relative,
     splits,
 )
+from pixmorph.data.tools.outcome import Report, Track, untracked
 from pixmorph.data.tools.output import output_suffix, prepare_output, save
 from pixmorph.data.tools.pairs import side_by_side, square_note
-from pixmorph.data.tools.report import Report, Track, untracked
 
 
 class Skip(Exception):

@@ -10,7 +10,7 @@ from PIL import Image
 from pixmorph.data.images import convert_mode
 from pixmorph.data.tools.canny import canny
 from pixmorph.data.tools.derive import write_derived
-from pixmorph.data.tools.report import Report, Track, untracked
+from pixmorph.data.tools.outcome import Report, Track, untracked
 from pixmorph.errors import DataError
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from pixmorph.data.images import IMAGE_EXTENSIONS
 from pixmorph.data.limits import open_pillow, pixel_limit
-from pixmorph.data.tools.report import Report
+from pixmorph.data.tools.outcome import Report
 from pixmorph.errors import DataError
 
 

@@ -17,8 +17,8 @@ from pixmorph.data.tools.files import (
     require_aligned,
     splits,
 )
+from pixmorph.data.tools.outcome import Report, Track, untracked
 from pixmorph.data.tools.output import output_suffix, prepare_output, save
-from pixmorph.data.tools.report import Report, Track, untracked
 from pixmorph.errors import DataError
 
 RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "nearest": Image.Resampling.NEAREST}
