@@ -15,13 +15,14 @@ from pixmorph.data.images import list_images
 from pixmorph.errors import ConfigError
 from pixmorph.evaluation.diversity import diversity, diversity_line
 from pixmorph.evaluation.fid import Realism, evaluate_unpaired, folder_images, unpaired_folders
-from pixmorph.evaluation.flood import evaluate_flood, flood_files, flood_line, load_segmenter
+from pixmorph.evaluation.flood import evaluate_flood, flood_files, flood_line
 from pixmorph.evaluation.inception_weights import build_feature_net
 from pixmorph.evaluation.paired import evaluate_paired
 from pixmorph.inference.loading import load_generator
 from pixmorph.inference.styles import require_multimodal
 from pixmorph.inference.translator import Translator
 from pixmorph.methods.registry import get_method
+from pixmorph.nets.segmenter import load_segmenter
 
 
 def add_parser(sub: Any) -> None:

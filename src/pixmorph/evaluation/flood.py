@@ -24,7 +24,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pixmorph.data.images import list_images, open_image, save_image, to_tensor
-from pixmorph.errors import CheckpointError, ConfigError, DataError
+from pixmorph.errors import ConfigError, DataError
 from pixmorph.evaluation.page import SORT_JS, STYLE
 from pixmorph.inference.translator import Translator, translate
 
@@ -118,22 +117,6 @@ def water_scores(out: Tensor, flooded: Tensor, mask: Tensor) -> dict[str, float]
         "water_psnr": masked_psnr(out, flooded, mask),
         "water_colour": colour_distance(out, flooded, mask),
     }
-
-
-def load_segmenter(path: str | Path, device: torch.device) -> nn.Module:
-    """A TorchScript segmenter: (B, C, H, W) in [-1, 1] -> (B, classes, h, w) logits."""
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"--segmenter {p} does not exist")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated
-            return torch.jit.load(str(p), map_location=device).eval()
-    except Exception as e:
-        raise CheckpointError(
-            f"--segmenter {p} could not be read as TorchScript ({e}); save the network with "
-            "torch.jit.save(torch.jit.script(net), path)"
-        ) from e
 
 
 @torch.no_grad()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -66,3 +68,22 @@ def ms_g_loss(preds_fake: list[Tensor]) -> Tensor:
     for fake in preds_fake:
         total = total + g_loss("lsgan", fake)
     return total
+
+
+def domain_classifier_loss(logits_real: Tensor, logits_sim: Tensor) -> Tensor:
+    """BCE of a sim-vs-real classifier: real codes labelled 1, simulated codes 0."""
+    real = F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real))
+    sim = F.binary_cross_entropy_with_logits(logits_sim, torch.zeros_like(logits_sim))
+    return (real + sim) / 2
+
+
+def domain_confusion(logits_real: Tensor, logits_sim: Tensor) -> Tensor:
+    """BCE against 1/2 for both kinds of code, minus its floor log 2: 0 when the classifier
+    cannot tell them apart.
+
+    Training the content encoder on this (rather than on swapped labels) drives the classifier
+    towards chance instead of towards the opposite answer, so the two do not chase each other.
+    """
+    logits = torch.cat([logits_real, logits_sim]).float()
+    half = torch.full_like(logits, 0.5)
+    return F.binary_cross_entropy_with_logits(logits, half) - math.log(2.0)

@@ -6,15 +6,19 @@ from N(0, I) (or taken from a B example), so one input has many outputs. Losses,
 image reconstruction (10), content and style code reconstruction (1 each), optional cycle
 reconstruction, and a multi-scale LSGAN per domain (1).
 
-The flood ("climate") variant adds, when the data holds flood masks (`maskA/` beside `trainA/`):
-`lambda_keep` x masked_l1(fake_b, real_a, mask_a), which makes A -> B keep every pixel outside
-the floodable region and leaves the region itself free to change.
+The flood ("climate") variant adds three parts, each off by default (docs/munit.md):
+- `masked_cycle`: the A -> B -> A cycle loss counts only the pixels outside each A image's
+  binary flood mask (`maskA/`): mean |(x - x_cycled) * (1 - mask)|;
+- `semantic_w`: a frozen segmenter's labels of real_a must survive in fake_b outside the mask;
+- `adv_w`: the content encoder learns to make codes of simulated A images (`simA/`) and real
+  ones indistinguishable to a small classifier trained alongside.
+`lambda_keep` adds a direct pull of fake_b towards real_a outside the mask (not a cycle term).
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +28,18 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from pixmorph.config import Config, ranged
-from pixmorph.data.flood import MaskedUnalignedDataset
+from pixmorph.data.flood import FloodDataset
 from pixmorph.data.load_options import LoadOptions
 from pixmorph.data.unaligned import domain_folders
 from pixmorph.errors import ConfigError
-from pixmorph.losses.munit import masked_l1, ms_d_loss, ms_g_loss
+from pixmorph.losses.munit import (
+    domain_classifier_loss,
+    domain_confusion,
+    masked_l1,
+    ms_d_loss,
+    ms_g_loss,
+    semantic_consistency,
+)
 from pixmorph.methods.base import (
     Batch,
     Generator,
@@ -39,11 +50,13 @@ from pixmorph.methods.base import (
 )
 from pixmorph.nets.blocks import init_weights
 from pixmorph.nets.munit import (
+    ContentClassifier,
     MultiScaleDiscriminator,
     MUNITGenerator,
     MUNITTranslator,
     init_kaiming,
 )
+from pixmorph.nets.segmenter import FrozenSegmenter, InputRange, load_segmenter
 
 
 @dataclass
@@ -64,7 +77,18 @@ class MUNITConfig:
     recon_s_w: float = ranged(1.0, 0.0)  # the random style survives a translation
     recon_c_w: float = ranged(1.0, 0.0)  # the content survives a translation
     recon_x_cyc_w: float = ranged(0.0, 0.0)  # A -> B -> A with the original style; 0: off
-    lambda_keep: float = ranged(0.0, 0.0)  # flood variant: keep pixels outside mask_a; 0: off
+    # --- the flood ("climate") variant; every part is off by default ---
+    masked_cycle: bool = False  # the A -> B -> A cycle term ignores pixels inside mask_a
+    lambda_keep: float = ranged(0.0, 0.0)  # |fake_b - real_a| outside mask_a; 0: off
+    mask_dir: str = ""  # binary masks of the A images by file stem; "": maskA/ beside trainA/
+    semantic_w: float = ranged(0.0, 0.0)  # segmenter labels of real_a kept in fake_b; 0: off
+    segmenter: str = ""  # TorchScript (.pt, .ts) or ONNX file: image -> logits (B, K, H, W)
+    segmenter_range: InputRange = "-1,1"  # the value range the segmenter takes its images in
+    segmenter_mean: list[float] = field(default_factory=list)  # per channel, after the range
+    segmenter_std: list[float] = field(default_factory=list)
+    adv_w: float = ranged(0.0, 0.0)  # content codes of simulated and real A alike; 0: off
+    sim_dir: str = ""  # simulated A images; "": simA/ beside trainA/
+    cls_dim: int = ranged(64, 1)  # width of the sim-vs-real content classifier
 
 
 class MUNIT(Method):
@@ -93,26 +117,62 @@ class MUNIT(Method):
                 f"data.crop_size={cfg.data.crop_size} must be a multiple of {multiple} "
                 f"(2**model.n_down) for MUNIT"
             )
+        if m.masked_cycle and m.recon_x_cyc_w <= 0:
+            raise ConfigError(
+                "model.masked_cycle masks the cycle term: set model.recon_x_cyc_w > 0"
+            )
+        if m.semantic_w > 0 and not m.segmenter:
+            raise ConfigError(
+                "model.semantic_w > 0 needs model.segmenter: a TorchScript or ONNX segmentation "
+                "network (image -> per-class logits), or set model.semantic_w=0"
+            )
+        if (
+            m.lambda_keep > 0 or m.semantic_w > 0
+        ) and cfg.data.in_channels != cfg.data.out_channels:
+            raise ConfigError(
+                "model.lambda_keep and model.semantic_w compare fake_b with real_a: they need "
+                f"data.in_channels == data.out_channels (got {cfg.data.in_channels} and "
+                f"{cfg.data.out_channels})"
+            )
+        if cls._climate(m) and cfg.data.direction != "AtoB":
+            raise ConfigError(
+                "the flood variant (masked_cycle, lambda_keep, semantic_w, adv_w) acts on A -> B: "
+                "set data.direction=AtoB"
+            )
         return cfg
+
+    @staticmethod
+    def _climate(m: MUNITConfig) -> bool:
+        """Whether any part of the flood variant is on."""
+        return m.masked_cycle or m.lambda_keep > 0 or m.semantic_w > 0 or m.adv_w > 0
 
     @classmethod
     def make_dataset(cls, cfg: Config, train: bool, root: str | None = None) -> Dataset:
-        """The unaligned domains; with model.lambda_keep > 0 also each A image's flood mask."""
-        if not (train and cfg.model.lambda_keep > 0):
+        """The unaligned domains; for the flood variant also masks and simulated A images."""
+        m: MUNITConfig = cfg.model
+        if not (train and cls._climate(m)):
             return super().make_dataset(cfg, train, root)
         d = cfg.data
         folder_a, folder_b = domain_folders(root or d.root, d.root_a, d.root_b, "train")
-        mask_folder = Path(d.root_a).parent / "maskA" if d.root_a else Path(root or d.root, "maskA")
-        if not mask_folder.is_dir():
+        masks = Path(m.mask_dir) if m.mask_dir else folder_a.parent / "maskA"
+        needs_masks = m.masked_cycle or m.lambda_keep > 0
+        if needs_masks and not masks.is_dir():
             raise ConfigError(
-                f"model.lambda_keep > 0 needs flood masks in {mask_folder} (same stems as "
-                f"{folder_a}); make a flood set with `pixmorph data synth --flood` or set "
-                "model.lambda_keep=0"
+                f"model.masked_cycle / model.lambda_keep need flood masks in {masks} (same stems "
+                f"as {folder_a}); set model.mask_dir, make a flood set with `pixmorph data synth "
+                "--flood`, or turn both off"
             )
-        return MaskedUnalignedDataset(
+        sims = Path(m.sim_dir) if m.sim_dir else folder_a.parent / "simA"
+        if m.adv_w > 0 and not sims.is_dir():
+            raise ConfigError(
+                f"model.adv_w > 0 needs simulated A images in {sims}; set model.sim_dir or "
+                "model.adv_w=0"
+            )
+        return FloodDataset(
             folder_a,
             folder_b,
-            mask_folder,
+            masks if masks.is_dir() else None,  # the semantic term uses masks when there are
+            sims if m.adv_w > 0 else None,
             a_channels=d.in_channels,
             b_channels=d.out_channels,
             options=LoadOptions.of(cfg, train),
@@ -127,20 +187,34 @@ class MUNIT(Method):
         # Each generator reads and writes its own domain, so both sides use its channels.
         self.gen_a = init_kaiming(MUNITGenerator(ch_a, ch_a, mlp_dim=m.mlp_dim, **kw)).to(device)
         self.gen_b = init_kaiming(MUNITGenerator(ch_b, ch_b, mlp_dim=m.mlp_dim, **kw)).to(device)
+        self._segmenter: list[FrozenSegmenter] = []  # a list: not a submodule, not saved
         if training:
             dis = {"dim": m.dis_dim, "n_layers": m.dis_layers, "num_scales": m.num_scales}
             self.dis_a = init_weights(MultiScaleDiscriminator(ch_a, **dis), 0.02).to(device)
             self.dis_b = init_weights(MultiScaleDiscriminator(ch_b, **dis), 0.02).to(device)
+            if m.adv_w > 0:
+                c_ch = self.gen_a.enc_content.out_ch
+                self.cls = init_weights(ContentClassifier(c_ch, m.cls_dim), 0.02).to(device)
+            if m.semantic_w > 0:
+                # the user's file, frozen: checkpoints hold only what this method trains
+                seg = load_segmenter(m.segmenter, device, m.segmenter_range,
+                                     m.segmenter_mean, m.segmenter_std)  # fmt: skip
+                self._segmenter.append(seg)
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
         wd = self.m.weight_decay
         gens = itertools.chain(self.gen_a.parameters(), self.gen_b.parameters())
         dis = itertools.chain(self.dis_a.parameters(), self.dis_b.parameters())
-        return {"g": OptimizerSpec(gens, weight_decay=wd), "d": OptimizerSpec(dis, weight_decay=wd)}
+        opts = {"g": OptimizerSpec(gens, weight_decay=wd), "d": OptimizerSpec(dis, weight_decay=wd)}
+        if self.m.adv_w > 0:
+            opts["c"] = OptimizerSpec(self.cls.parameters(), weight_decay=wd)
+        return opts
 
     def train_step(self, batch: Batch, step: int) -> dict[str, float]:
         real_a = batch["a"].to(self.device, non_blocking=True)  # (B, C_a, H, W)
         real_b = batch["b"].to(self.device, non_blocking=True)  # (B, C_b, H, W)
+        mask_a = batch.get("mask_a")  # (B, 1, H, W), 1 = may flood
+        mask_a = mask_a.to(self.device) if mask_a is not None else None
         m, n = self.m, real_a.shape[0]
         gen_a, gen_b = self.parallel(self.gen_a), self.parallel(self.gen_b)
         s_a = torch.randn(n, m.style_dim, device=self.device)  # styles from the prior
@@ -171,14 +245,26 @@ class MUNIT(Method):
             "recon_c_a": F.l1_loss(c_a_rec.float(), c_a.float()),
             "recon_c_b": F.l1_loss(c_b_rec.float(), c_b.float()),
         }
+        if cyc:
+            # Water erases what lay beneath it, so the flood variant does not ask the cycle to
+            # bring back the floodable region: only the pixels outside the mask count.
+            if m.masked_cycle:
+                losses["cyc_a"] = masked_l1(cyc_a, real_a, self._need_mask(mask_a))
+            else:
+                losses["cyc_a"] = F.l1_loss(cyc_a.float(), real_a)
+            losses["cyc_b"] = F.l1_loss(cyc_b.float(), real_b)  # B images have no masks
+        if m.lambda_keep > 0:
+            losses["keep_a"] = masked_l1(fake_b, real_a, self._need_mask(mask_a))
+        if m.semantic_w > 0:
+            losses["semantic_a"] = self._semantic(real_a, fake_b, mask_a)
+        if m.adv_w > 0:
+            with self.autocast():
+                c_sim = gen_a.enc_content(batch["sim"].to(self.device, non_blocking=True))
+            set_requires_grad(self.cls, False)
+            losses["adv_content"] = domain_confusion(self.cls(c_a).float(), self.cls(c_sim).float())
         weights = {"gan": m.gan_w, "recon_x": m.recon_x_w, "recon_s": m.recon_s_w}
         weights |= {"recon_c": m.recon_c_w, "cyc": m.recon_x_cyc_w, "keep": m.lambda_keep}
-        if cyc:
-            losses["cyc_a"] = F.l1_loss(cyc_a.float(), real_a)
-            losses["cyc_b"] = F.l1_loss(cyc_b.float(), real_b)
-        if m.lambda_keep > 0 and "mask_a" in batch and real_a.shape[1] == real_b.shape[1]:
-            mask_a = batch["mask_a"].to(self.device)  # (B, 1, H, W), 1 = may change
-            losses["keep_a"] = masked_l1(fake_b, real_a, mask_a)
+        weights |= {"semantic": m.semantic_w, "adv": m.adv_w}
         loss_g = sum(weights[k.rsplit("_", 1)[0]] * v for k, v in losses.items())
         self.optimize("g", loss_g)
 
@@ -192,7 +278,39 @@ class MUNIT(Method):
         self.optimize("d", m.gan_w * (loss_d_a + loss_d_b))
         out = {k: v.item() for k, v in losses.items()}
         out.update(d_a=loss_d_a.item(), d_b=loss_d_b.item(), g_total=loss_g.item())
+        if m.adv_w > 0:
+            out |= self._classifier_step(c_a.detach(), c_sim.detach())
         return out
+
+    def _need_mask(self, mask_a: Tensor | None) -> Tensor:
+        if mask_a is None:
+            raise ConfigError(
+                "model.masked_cycle / model.lambda_keep need a flood mask per A image; this batch "
+                "has none (train on a FloodDataset: maskA/ beside trainA/ or model.mask_dir)"
+            )
+        return mask_a
+
+    def _semantic(self, real_a: Tensor, fake_b: Tensor, mask_a: Tensor | None) -> Tensor:
+        """The segmenter's labels of real_a against its logits on fake_b, outside the mask."""
+        seg = self._segmenter[0]
+        with torch.no_grad():
+            logits_src = seg(real_a)  # (B, K, H, W): the target labels, no gradient
+        logits_fake = seg(fake_b.float())  # gradients reach the generator through the segmenter
+        if mask_a is None:  # no masks: every pixel must keep its label
+            mask_a = torch.zeros_like(real_a[:, :1])
+        return semantic_consistency(logits_fake, logits_src, mask_a)
+
+    def _classifier_step(self, c_real: Tensor, c_sim: Tensor) -> dict[str, float]:
+        """Train the sim-vs-real classifier on this step's (detached) content codes."""
+        set_requires_grad(self.cls, True)
+        cls = self.parallel(self.cls)
+        with self.autocast():
+            logits_real, logits_sim = cls(c_real).float(), cls(c_sim).float()
+            loss_c = domain_classifier_loss(logits_real, logits_sim)
+        self.optimize("c", loss_c)
+        right = (logits_real > 0).sum() + (logits_sim <= 0).sum()
+        acc = right.item() / (logits_real.numel() + logits_sim.numel())
+        return {"cls": loss_c.item(), "cls_acc": acc}
 
     def _domains(self, batch: Batch) -> tuple[Tensor, Tensor]:
         """(real_a, real_b) of a batch whose a/b follow data.direction."""
