@@ -36,7 +36,7 @@ def label_rgb(pixels: np.ndarray) -> np.ndarray:
     return rgb
 
 
-def _flat(rgb: np.ndarray, spread: int) -> np.ndarray:
+def _inside_regions(rgb: np.ndarray, spread: int) -> np.ndarray:
     """Mask (H, W) of pixels whose 3x3 neighbourhood varies by at most `spread` in every channel.
 
     Edges between two classes blend their colours (and JPEG smears colour across them); inside a
@@ -56,7 +56,7 @@ def _histogram(maps: Iterable[np.ndarray], max_pixels: int) -> tuple[np.ndarray,
     total = 0
     for m in maps:
         rgb = label_rgb(m)
-        flat = _flat(rgb, FLAT_SPREAD)
+        flat = _inside_regions(rgb, FLAT_SPREAD)
         rgb = rgb[flat] if flat.any() else rgb.reshape(-1, 3)
         q = rgb.astype(np.int64) // BIN
         idx = (q[:, 0] * n + q[:, 1]) * n + q[:, 2]
