@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from pixmorph.checkpoint import save_atomic
+from pixmorph.errors import ConfigError
 from pixmorph.inference.export import EXPORTERS
 from pixmorph.inference.export import SUFFIXES as EXPORT_SUFFIXES
-from pixmorph.inference.loading import load_generator
+from pixmorph.inference.loading import load_generator, load_logits
 from pixmorph.inference.translator import Translator
 from pixmorph.interop.facts import describe
 from pixmorph.interop.weights import net_facts, reference_state_dict
@@ -66,23 +67,35 @@ def add_parser(sub: Any) -> None:
         help="file to write (default: generator.<format> beside the run)",
     )
     p.add_argument("--direction", choices=["AtoB", "BtoA"], help="for models that go both ways")
+    p.add_argument(
+        "--logits",
+        action="store_true",
+        help="segmentation: export the network giving per-class logits (B, K, H, W) instead of "
+        "the colour label map (onnx, torchscript)",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    translator = load_generator(args.checkpoint, args.direction, "cpu", "fp32")
+    if args.logits and args.format not in EXPORTERS:
+        raise ConfigError(f"--logits writes {' or '.join(EXPORTERS)}, not {args.format}")
+    load = load_logits if args.logits else load_generator
+    translator = load(args.checkpoint, args.direction, "cpu")
+    name = "logits" if args.logits else "generator"
     out = (
         Path(args.out)
         if args.out
-        else _default_output(args.checkpoint, args.format, args.direction)
+        else _default_output(args.checkpoint, args.format, args.direction, name)
     )
     summary = FORMATS[args.format](translator, out)
     print(f"wrote {out} ({args.format}): {summary}")
     return 0
 
 
-def _default_output(checkpoint: str, fmt: str, direction: str | None) -> Path:
+def _default_output(
+    checkpoint: str, fmt: str, direction: str | None, name: str = "generator"
+) -> Path:
     p = Path(checkpoint)
     folder = p if p.is_dir() else p.parent
-    name = "generator" + (f"_{direction}" if direction else "")
+    name += f"_{direction}" if direction else ""
     return folder / f"{name}{SUFFIXES[fmt]}"

@@ -6,6 +6,10 @@ Data kinds:
   evaluation uses aligned `test/` pairs when present, else `testA/`+`testB/` (or the train ones).
 - single: one image per file (colour photos, a folder of faces, ...).
 - hr: high-resolution images; the low-resolution input is made by bicubic downscaling.
+- labelled: images with colour-coded label maps (segmentation), in either of two layouts:
+  aligned A|B files whose target half is the label map, or an image folder with a label folder
+  matched by file stem (`trainA/` + `labelA/`, `testA/` + `testlabelA/`; see data/labelled.py).
+  It needs the label palette (K, 3), so a method passes `palette` in its dataset_options.
 - none: no data at all (a method that generates from noise and trains on nothing).
 """
 
@@ -21,13 +25,14 @@ from pixmorph.config import Config
 from pixmorph.data.aligned import AlignedDataset
 from pixmorph.data.folders import eval_folder, train_folder
 from pixmorph.data.hr import HRDataset
+from pixmorph.data.labelled import AlignedLabelDataset, LabelFolderDataset, label_folders
 from pixmorph.data.load_options import LoadOptions
 from pixmorph.data.single import SingleDataset
 from pixmorph.data.unaligned import UnalignedDataset, domain_folders, has_domains
 from pixmorph.errors import ConfigError, DataError
 
-DataKind = Literal["aligned", "unaligned", "single", "hr", "none"]
-DATA_KINDS: tuple[str, ...] = ("aligned", "unaligned", "single", "hr", "none")
+DataKind = Literal["aligned", "unaligned", "single", "hr", "labelled", "none"]
+DATA_KINDS: tuple[str, ...] = ("aligned", "unaligned", "single", "hr", "labelled", "none")
 
 
 def split_folder(cfg: Config, train: bool, root: str | None) -> Path:
@@ -106,11 +111,33 @@ def hr(cfg: Config, train: bool, root: str | None = None, scale: int = 4) -> HRD
     )
 
 
+def labelled(cfg: Config, train: bool, root: str | None = None, palette: Any = None) -> Dataset:
+    """Images with label maps: label folders where the root has them, else aligned A|B files."""
+    if palette is None or len(palette) == 0:
+        raise ConfigError("labelled data needs the label palette (model.palette) to read labels")
+    d = cfg.data
+    r = root or d.root
+    options = LoadOptions.of(cfg, train)
+    folders = label_folders(r, train, d.direction) if r else None
+    if folders is None and not train and r:  # no test labels: evaluate on the training ones
+        folders = label_folders(r, True, d.direction) if not has_split(r) else None
+    if folders is not None:
+        return LabelFolderDataset(*folders, palette, in_channels=d.in_channels, options=options)
+    return AlignedLabelDataset(split_folder(cfg, train, root), palette, direction=d.direction,
+                               in_channels=d.in_channels, options=options)  # fmt: skip
+
+
+def has_split(root: str | Path) -> bool:
+    """Whether a root holds an evaluation split of aligned files (test/ or val/)."""
+    return any(Path(root, name).is_dir() for name in ("test", "val"))
+
+
 _BUILDERS: dict[str, Any] = {
     "aligned": aligned,
     "unaligned": unaligned,
     "single": single,
     "hr": hr,
+    "labelled": labelled,
 }
 
 

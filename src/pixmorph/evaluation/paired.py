@@ -129,7 +129,8 @@ def _metric_names(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _mean(values: list[float]) -> float:
-    return float(torch.tensor(values, dtype=torch.float64).mean()) if values else math.nan
+    # a figure undefined for an image (NaN: a segmentation class in neither map) is left out
+    return float(torch.tensor(values, dtype=torch.float64).nanmean()) if values else math.nan
 
 
 def _batches(dataset: Dataset, batch_size: int) -> Iterator[dict[str, Any]]:
@@ -154,7 +155,7 @@ def evaluate_method(
     `extra(fake, real)` adds a method's own per-image figures (e.g. SR's Y-channel PSNR).
     """
     sums = dict.fromkeys(PAIRED_METRICS, 0.0)
-    count = 0
+    counts = dict.fromkeys(PAIRED_METRICS, 0)  # per figure: NaNs (undefined figures) are left out
     for batch in _batches(dataset, batch_size):
         fake = translate_fn(batch["a"]).float().cpu().clamp(-1, 1)
         real = batch["b"].float()
@@ -162,6 +163,6 @@ def evaluate_method(
         if extra is not None:
             scores.update(extra(fake, real))
         for k, v in scores.items():
-            sums[k] = sums.get(k, 0.0) + float(v.sum())
-        count += len(batch["a"])
-    return {k: v / max(count, 1) for k, v in sums.items()}
+            sums[k] = sums.get(k, 0.0) + float(v.nansum())
+            counts[k] = counts.get(k, 0) + int((~v.isnan()).sum())
+    return {k: v / counts[k] if counts[k] else math.nan for k, v in sums.items()}

@@ -40,6 +40,16 @@ def load_method(
     return method, ckpt
 
 
+def load_logits(
+    path: str | Path, direction: str | None = None, device: str | torch.device = "cpu"
+) -> Translator:
+    """The per-class logits network of a segmentation checkpoint, fp32, as a Translator."""
+    method, ckpt = load_method(path, device, direction)
+    gen = method.logits_generator(direction)
+    gen.module.eval()
+    return Translator(gen, method.cfg, direction, method.device, "fp32", int(ckpt.get("step", 0)))
+
+
 def load_generator(
     path: str | Path,
     direction: str | None = None,

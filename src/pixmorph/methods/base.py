@@ -189,6 +189,10 @@ class Method(nn.Module):
         """The network that translates images in `direction` (None: the method's default)."""
         raise ConfigError(f"{self.cfg.method} does not translate images; it generates them")
 
+    def logits_generator(self, direction: str | None = None) -> Generator:
+        """The network giving per-class logits (B, K, H, W), for methods that segment."""
+        raise ConfigError(f"{self.cfg.method} gives images, not per-class logits")
+
     def sampler(self) -> Sampler | None:
         """The unconditional generator, for methods that generate images from noise."""
         return None

@@ -9,6 +9,7 @@ from pixmorph.methods.cut import CUT, FastCUT
 from pixmorph.methods.cyclegan import CycleGAN
 from pixmorph.methods.munit import MUNIT
 from pixmorph.methods.pix2pix import Pix2Pix
+from pixmorph.methods.segmentation import Segmentation
 from pixmorph.methods.srgan import SRGANMethod
 from pixmorph.methods.srresnet import SRResNetMethod
 from pixmorph.methods.stylegan import StyleGAN
@@ -23,6 +24,7 @@ METHODS: dict[str, type[Method]] = {
     "srresnet": SRResNetMethod,
     "srgan": SRGANMethod,
     "stylegan": StyleGAN,
+    "segmentation": Segmentation,
 }
 
 
