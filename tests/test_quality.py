@@ -15,6 +15,7 @@ from torch import nn
 from pixmorph.data import synth
 from pixmorph.data.val_split import held_out_names
 from pixmorph.errors import ConfigError
+from pixmorph.evaluation.run_report import _series, build_report
 from pixmorph.inference.loading import load_method
 from pixmorph.training.budget import RunClock, budget_decay
 from pixmorph.training.ema import GeneratorEMA
@@ -222,3 +223,16 @@ def test_val_split_drives_eval_and_survives_resume(flat_root, tmp_path):
     assert json.loads((run / "val_split.json").read_text())["held_out"] == saved
     with pytest.raises(ConfigError, match="val_split.json"):
         Trainer.resume(run, {"train": {"steps": 6, "seed": 5}}).fit()
+
+
+def test_report_plots_against_time(paired_root, tmp_path):
+    run = tmp_path / "run"
+    Trainer(tiny_config(paired_root, run, train={"steps": 3, "sample_every": 0})).fit()
+    page = build_report(run, x="time")
+    assert page.is_file()
+    series = _series(_records(run), "time")
+    xs = series["g_l1"][0]
+    assert xs == sorted(xs) and xs[-1] > 0 and xs[-1] < 1  # minutes, growing
+    assert "elapsed_s" not in series
+    with pytest.raises(ConfigError, match="x axis"):
+        build_report(run, x="epochs")

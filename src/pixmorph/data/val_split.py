@@ -40,7 +40,7 @@ def split_part(cfg: Config, train: bool, root: str | None = None) -> SplitPart:
     return "train" if train else "held_out"
 
 
-def draw(name: str, seed: int) -> float:
+def file_draw(name: str, seed: int) -> float:
     """A number in [0, 1) fixed by the file's name and the seed."""
     digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
@@ -54,8 +54,8 @@ def held_out_names(names: Sequence[str], fraction: float, seed: int) -> set[str]
     """
     if fraction <= 0 or not names:
         return set()
-    out = {n for n in names if draw(n, seed) < fraction}
-    ranked = sorted(names, key=lambda n: draw(n, seed))
+    out = {n for n in names if file_draw(n, seed) < fraction}
+    ranked = sorted(names, key=lambda n: file_draw(n, seed))
     if not out:
         out = {ranked[0]}
     if len(out) == len(names) and len(names) > 1:
