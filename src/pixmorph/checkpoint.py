@@ -42,6 +42,11 @@ def make_payload(
     }
 
 
+def inference_weights(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The weights to translate with: the model's, with its generator average laid over them."""
+    return {**ckpt["model"], **(ckpt.get("ema") or {})}
+
+
 def save_atomic(obj: dict[str, Any], path: str | Path) -> Path:
     """Write to a temporary file in the same folder, fsync, then rename over `path`."""
     p = Path(path)

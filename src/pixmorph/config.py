@@ -67,6 +67,9 @@ class DataConfig:
     verify: bool = True  # decode every file once at start, so bad files fail early
     skip_bad_files: bool = False  # drop unreadable/ill-shaped files with a counted warning
     max_images: int = ranged(0, 0)  # 0: all
+    # held out for evaluation when the root has no test/ or val/ folder (seeded by train.seed;
+    # docs/quality.md); 0: none
+    val_fraction: float = ranged(0.0, 0.0, 0.9)
 
 
 @dataclass
@@ -100,6 +103,12 @@ class TrainConfig:
     init_generator: str = ""  # weights file the generator starts from (fine-tuning); "": none
     eval_every: int = ranged(0, 0)  # steps between held-out evaluations; 0: off
     best_metric: BestMetric = "psnr"  # eval metric that picks checkpoints/best.pt; none: no best
+    # minutes of wall-clock training; the LR schedule spans them and train.steps is unused; 0: off
+    time_budget: float = ranged(0.0, 0.0)
+    # images over which the weight of a generator update in its moving average halves; the
+    # average is what samples, evaluation and translation use (docs/quality.md); 0: no average
+    ema_half_life: float = ranged(0.0, 0.0)
+    ema_rampup: float = ranged(0.0, 0.0)  # > 0: cap the half-life at ema_rampup * images seen
 
 
 @dataclass

@@ -70,6 +70,6 @@ def tag(name: str) -> str:
         return "eval/" + name.removeprefix("eval_")
     if name.startswith("lr_"):
         return "lr/" + name.removeprefix("lr_")
-    if name == "images_per_s":
+    if name in ("images_per_s", "elapsed_s"):
         return "speed/" + name
     return "loss/" + name

@@ -20,10 +20,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--out", help="page path (default: RUN_DIR/report.html; elsewhere implies --embed)"
     )
+    p.add_argument(
+        "--x",
+        choices=["step", "time"],
+        default="step",
+        help="plot curves against steps or minutes of training (time: runs logging elapsed_s)",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    page = build_report(args.run_dir, args.samples, args.embed, args.out)
+    page = build_report(args.run_dir, args.samples, args.embed, args.out, args.x)
     print(f"report: {page}")
     return 0

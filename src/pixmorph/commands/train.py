@@ -45,6 +45,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--data", help="folder of images, or a root holding train/ (and test/ or val/)")
     p.add_argument("--direction", choices=["AtoB", "BtoA"], help="which half is the input")
     p.add_argument("--steps", type=int, help="total training steps (with --resume: a new total)")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        help="train for this many wall-clock minutes instead of --steps (the LR schedule spans "
+        "them; with --resume: a new total)",
+    )
     p.add_argument("--size", type=int, help="training crop size (load size scales with it)")
     p.add_argument("--batch-size", type=int, help="images per step")
     p.add_argument("--out", help="run folder")
@@ -115,6 +121,8 @@ def flag_tree(args: argparse.Namespace) -> dict[str, Any]:
         train["steps"] = args.steps
     if args.batch_size is not None:
         train["batch_size"] = args.batch_size
+    if args.minutes is not None:
+        train["time_budget"] = args.minutes
     if train:
         tree["train"] = train
     for flag in method_flags().values():

@@ -29,6 +29,7 @@ from pixmorph.data.labelled import AlignedLabelDataset, LabelFolderDataset, labe
 from pixmorph.data.load_options import LoadOptions
 from pixmorph.data.single import SingleDataset
 from pixmorph.data.unaligned import UnalignedDataset, domain_folders, has_domains
+from pixmorph.data.val_split import split_part
 from pixmorph.errors import ConfigError, DataError
 
 DataKind = Literal["aligned", "unaligned", "single", "hr", "labelled", "none"]
@@ -36,9 +37,15 @@ DATA_KINDS: tuple[str, ...] = ("aligned", "unaligned", "single", "hr", "labelled
 
 
 def split_folder(cfg: Config, train: bool, root: str | None) -> Path:
-    """The folder of one split: `root/train` for training, `root/test` or `root/val` else."""
+    """The folder of one split: `root/train` for training, `root/test` or `root/val` else.
+
+    Under data.val_fraction (no test/ or val/ folder) evaluation reads the training folder's
+    held-out part.
+    """
     r = root or cfg.data.root
-    return train_folder(r) if train else eval_folder(r)
+    if train or split_part(cfg, train, root) == "held_out":
+        return train_folder(r)
+    return eval_folder(r)
 
 
 def aligned(cfg: Config, train: bool, root: str | None = None) -> AlignedDataset:
@@ -49,7 +56,7 @@ def aligned(cfg: Config, train: bool, root: str | None = None) -> AlignedDataset
         direction=d.direction,
         in_channels=d.in_channels,
         out_channels=d.out_channels,
-        options=LoadOptions.of(cfg, train),
+        options=LoadOptions.of(cfg, train, root),
     )
 
 
@@ -73,6 +80,11 @@ def unaligned(cfg: Config, train: bool, root: str | None = None) -> Dataset:
     """
     d = cfg.data
     r = root or d.root
+    if d.val_fraction > 0:
+        raise ConfigError(
+            "data.val_fraction holds out pairs for evaluation; unaligned domains have none: "
+            "set data.val_fraction=0 and give test/ pairs (or testA/ testB/) to evaluate on"
+        )
     if train:
         return unaligned_folders(cfg, *domain_folders(r, d.root_a, d.root_b, "train"), train=True)
     if r and not Path(r, "test").is_dir() and not Path(r, "val").is_dir():
@@ -97,7 +109,7 @@ def single(
         split_folder(cfg, train, root),
         channels=cfg.data.in_channels,
         colour_only=colour_only,
-        options=LoadOptions.of(cfg, train),
+        options=LoadOptions.of(cfg, train, root),
     )
 
 
@@ -107,7 +119,7 @@ def hr(cfg: Config, train: bool, root: str | None = None, scale: int = 4) -> HRD
         split_folder(cfg, train, root),
         scale=scale,
         channels=cfg.data.in_channels,
-        options=LoadOptions.of(cfg, train),
+        options=LoadOptions.of(cfg, train, root),
     )
 
 

@@ -14,6 +14,7 @@ from pixmorph.config import Config
 from pixmorph.data.base import ImageFiles
 from pixmorph.data.images import list_images
 from pixmorph.data.transforms import CENTRE, Augment, draw_augment, preprocess
+from pixmorph.data.val_split import SplitPart, select, split_part
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,12 @@ class LoadOptions:
     skip_bad: bool = False
     cache: bool = False
     max_images: int = 0
+    split: SplitPart = "all"  # the part of a folder read under data.val_fraction
+    val_fraction: float = 0.0
 
     @classmethod
-    def of(cls, cfg: Config, train: bool) -> LoadOptions:
+    def of(cls, cfg: Config, train: bool, root: str | None = None) -> LoadOptions:
+        """The options of a training or evaluation dataset (root: its data root, if not data.root)."""
         d = cfg.data
         return cls(
             preprocess_mode=d.preprocess if train else "resize_and_crop",
@@ -48,11 +52,13 @@ class LoadOptions:
             skip_bad=d.skip_bad_files,
             cache=d.cache,
             max_images=d.max_images,
+            split=split_part(cfg, train, root),
+            val_fraction=d.val_fraction,
         )
 
     def files(self, folder: str | Path) -> list[Path]:
-        """The image files of a folder, at most max_images of them."""
-        files = list_images(folder)
+        """The image files of a folder (this split's part of them), at most max_images."""
+        files = select(list_images(folder), folder, self.split, self.val_fraction, self.seed)
         return files[: self.max_images] if self.max_images else files
 
     def image_files(self, files: list[Path], **kw: Any) -> ImageFiles:

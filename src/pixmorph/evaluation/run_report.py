@@ -32,15 +32,25 @@ GROUPS = (
 )
 
 
-def _series(records: list[dict[str, Any]]) -> dict[str, tuple[list[float], list[float]]]:
-    """Per name, the steps and values it was logged at."""
+# what curves can be plotted against: the record key and the axis label
+X_AXES = {"step": ("step", "step"), "time": ("elapsed_s", "minutes")}
+
+
+def _series(
+    records: list[dict[str, Any]], x: str = "step"
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Per name, the x values (steps, or minutes of training) and values it was logged at."""
+    key = X_AXES[x][0]
+    scale = 1 / 60 if x == "time" else 1.0
     out: dict[str, tuple[list[float], list[float]]] = {}
     for r in records:
-        if "step" not in r:
+        if key not in r:  # records of runs from before elapsed_s was logged have no time
             continue
         for k, v in scalars(r).items():
+            if k == key:
+                continue
             xs, ys = out.setdefault(k, ([], []))
-            xs.append(float(r["step"]))
+            xs.append(float(r[key]) * scale)
             ys.append(v)
     return out
 
@@ -92,7 +102,7 @@ class _Images:
         return html.escape(path.relative_to(self.root).as_posix())
 
 
-def _plots(series: dict, plot_dir: Path, images: _Images) -> str:
+def _plots(series: dict, plot_dir: Path, images: _Images, x_label: str = "step") -> str:
     parts = []
     for group, heading, note in GROUPS:
         names = [k for k in series if tag(k).startswith(group + "/")]
@@ -110,6 +120,7 @@ def _plots(series: dict, plot_dir: Path, images: _Images) -> str:
                 plot_dir / f"{group}_{safe}.png",
                 title=title,
                 smooth=smoothing(n) if group in ("loss", "speed") else 0.0,
+                x_label=x_label,
             )
             figures.append(
                 f"<figure><img src='{images.src(png)}' alt='{html.escape(title)}'></figure>"
@@ -161,9 +172,15 @@ def _evaluations(run: RunDir) -> str:
 
 
 def build_report(
-    run_dir: str | Path, max_samples: int = 12, embed: bool = False, out: str | Path | None = None
+    run_dir: str | Path,
+    max_samples: int = 12,
+    embed: bool = False,
+    out: str | Path | None = None,
+    x: str = "step",
 ) -> Path:
     """Write RUN/report.html (plots in RUN/report/) and return its path.
+
+    `x`: plot the curves against "step" or "time" (minutes of training, from elapsed_s).
 
     The page refers to images by paths relative to the run folder; with `embed` (implied by an
     `out` outside the run folder) they are inlined, so the one file can be sent on its own.
@@ -176,7 +193,10 @@ def build_report(
     config_text = run.config.read_text()
     cfg = yaml.safe_load(config_text) or {}
     records = run.read_metrics()
+    if x not in X_AXES:
+        raise ConfigError(f"report x axis {x!r}: one of {', '.join(X_AXES)}")
     series = _series(records)
+    plotted = series if x == "step" else _series(records, x)
     plot_dir = run.root / "report"
     plot_dir.mkdir(exist_ok=True)
     images = _Images(run.root, embed)
@@ -214,7 +234,7 @@ def build_report(
         "only.</p><table><tr><th>name</th><th>last</th><th>at step</th><th>tail mean</th>"
         f"<th>min</th><th>max</th><th>best</th></tr>{table}</table>"
         + _evaluations(run)
-        + _plots(series, plot_dir, images)
+        + _plots(plotted, plot_dir, images, X_AXES[x][1])
         + (
             f"<h2>Samples over time</h2><div class='samples grid'>{sample_html}</div>"
             if samples

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from pixmorph.checkpoint import inference_weights
 from pixmorph.device import pick_device, resolve_precision
 from pixmorph.inference.export import is_exported, load_exported
 from pixmorph.inference.translator import Translator
@@ -35,7 +36,7 @@ def load_method(
     cfg = config_from_dict(ckpt["config"])
     dev = device if isinstance(device, torch.device) else pick_device(device)
     method = get_method(cfg.method)(cfg, dev, training=False)
-    method.load_weights(ckpt["model"], source=str(path))
+    method.load_weights(inference_weights(ckpt), source=str(path))
     method.eval()
     return method, ckpt
 

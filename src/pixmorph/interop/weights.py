@@ -15,7 +15,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pixmorph.checkpoint import FORMAT, check_format, load_file, make_payload, resolve_path
+from pixmorph.checkpoint import (
+    FORMAT,
+    check_format,
+    inference_weights,
+    load_file,
+    make_payload,
+    resolve_path,
+)
 from pixmorph.config import load_size_for, to_dict
 from pixmorph.errors import CheckpointError
 from pixmorph.interop.facts import LayoutFacts, Style, describe, hints, read_facts
@@ -234,7 +241,7 @@ def _source_generator(ckpt: dict[str, Any], source: str) -> nn.Module:
     """The default generator of a pixmorph checkpoint, built on the CPU."""
     cfg = config_from_dict(ckpt["config"])
     method = get_method(cfg.method)(cfg, torch.device("cpu"), training=False)
-    method.load_weights(ckpt["model"], source=source)
+    method.load_weights(inference_weights(ckpt), source=source)
     return method.inference_generator().module
 
 

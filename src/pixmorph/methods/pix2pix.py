@@ -10,6 +10,7 @@ from torch import Tensor
 
 from pixmorph.config import Config
 from pixmorph.errors import ConfigError
+from pixmorph.losses.diffaugment import diff_augment, parse_policy
 from pixmorph.losses.gan import GANMode, d_loss, g_loss, gradient_penalty
 from pixmorph.methods.base import (
     Batch,
@@ -38,6 +39,9 @@ class Pix2PixConfig:
     gan_mode: GANMode = "vanilla"
     lambda_l1: float = 100.0
     lambda_gp: float = 10.0  # weight of the gradient penalty (gan_mode=wgangp)
+    # transforms D's real and fake pairs alike, for small datasets: "" or a comma-separated
+    # list of color, translation, cutout (docs/quality.md)
+    diffaugment: str = ""
 
 
 class Pix2Pix(Method):
@@ -52,6 +56,7 @@ class Pix2Pix(Method):
     def resolve(cls, cfg: Config) -> Config:
         m: Pix2PixConfig = cfg.model
         m.generator.arch = fit_generator(m.generator.arch, cfg.data.crop_size)
+        parse_policy(m.diffaugment)
         if m.lambda_l1 < 0:
             raise ConfigError("model.lambda_l1 must be >= 0")
         if min(cfg.data.in_channels, cfg.data.out_channels) < 1:
@@ -62,6 +67,7 @@ class Pix2Pix(Method):
         super().__init__(cfg, device, training)
         m: Pix2PixConfig = cfg.model
         self.m = m
+        self.augment = parse_policy(m.diffaugment)
         in_ch, out_ch = self.net_channels()
         self.g = build_generator(m.generator, in_ch, out_ch).to(device)
         if training:
@@ -93,6 +99,7 @@ class Pix2Pix(Method):
         with self.autocast():
             fake_ab = torch.cat([real_a, fake_b.detach()], 1)
             real_ab = torch.cat([real_a, real_b], 1)
+            fake_ab, real_ab = self.d_view(fake_ab, real_ab)  # one draw for both
             loss_d_fake = d_loss(mode, d(fake_ab), real=False)
             loss_d_real = d_loss(mode, d(real_ab), real=True)
         loss_d = 0.5 * (loss_d_fake + loss_d_real)
@@ -106,12 +113,17 @@ class Pix2Pix(Method):
         # G: fool D and stay close to the target (the bare D: its weights get no update here)
         set_requires_grad(self.d, False)
         with self.autocast():
-            loss_g_gan = g_loss(mode, self.d(torch.cat([real_a, fake_b], 1)))
+            (fake_ab,) = self.d_view(torch.cat([real_a, fake_b], 1))
+            loss_g_gan = g_loss(mode, self.d(fake_ab))
         loss_g_l1 = F.l1_loss(fake_b.float(), real_b) * self.m.lambda_l1
         self.optimize("g", loss_g_gan + loss_g_l1)
         set_requires_grad(self.d, True)
         losses.update(g_gan=loss_g_gan.item(), g_l1=loss_g_l1.item())
         return losses
+
+    def d_view(self, *pairs: Tensor) -> tuple[Tensor, ...]:
+        """(input, output) pairs as D sees them: transformed alike under model.diffaugment."""
+        return diff_augment(*pairs, policy=self.augment, groups=self.net_channels())
 
     @torch.no_grad()
     def visuals(self, batch: Batch) -> list[Panel]:

@@ -14,6 +14,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from pixmorph.config import TrainConfig
 from pixmorph.methods.base import Method, OptimizerSpec, Runtime
 from pixmorph.speed.plan import SpeedPlan, adam_options, set_adam_impl
+from pixmorph.training.budget import budget_decay
 
 
 def linear_decay(total_steps: int, decay_start: float) -> Callable[[int], float]:
@@ -36,12 +37,16 @@ def step_decay(every: int, gamma: float) -> Callable[[int], float]:
     return factor
 
 
-def lr_factor(t: TrainConfig) -> Callable[[int], float]:
-    """The LR schedule train.lr_policy names."""
+def lr_factor(
+    t: TrainConfig, progress: Callable[[], float] | None = None
+) -> Callable[[int], float]:
+    """The LR schedule train.lr_policy names; with `progress` (time budget) linear spans it."""
     if t.lr_policy == "step":
         return step_decay(t.lr_step_every, t.lr_gamma)
     if t.lr_policy == "constant":
         return lambda step: 1.0
+    if progress is not None:
+        return budget_decay(progress, t.decay_start)
     return linear_decay(t.steps, t.decay_start)
 
 
@@ -61,7 +66,13 @@ def param_groups(spec: OptimizerSpec, lr: float) -> list[dict[str, Any]]:
 class TrainingRuntime(Runtime):
     """Builds and steps every optimizer a method declares, under the run's speed plan."""
 
-    def __init__(self, method: Method, train: TrainConfig, plan: SpeedPlan) -> None:
+    def __init__(
+        self,
+        method: Method,
+        train: TrainConfig,
+        plan: SpeedPlan,
+        progress: Callable[[], float] | None = None,
+    ) -> None:
         super().__init__(method.device, plan.precision)
         self.plan = plan
         self.optimizers: dict[str, Optimizer] = {}
@@ -70,7 +81,7 @@ class TrainingRuntime(Runtime):
         # data-parallel wrappers by id of the wrapped network; a plain dict, so state_dict keys
         # never gain a "module." prefix
         self._parallel: dict[int, nn.Module] = {}
-        factor = lr_factor(train)
+        factor = lr_factor(train, progress)
         for name, spec in method.optimizers().items():
             lr = train.lr if spec.lr is None else spec.lr
             betas = spec.betas or (train.beta1, train.beta2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from pixmorph.checkpoint import load_checkpoint, make_payload, rng_state, save_a
 from pixmorph.config import Config, merge, to_dict, write_yaml
 from pixmorph.data.batching import item_shapes
 from pixmorph.data.sampler import StepSampler
+from pixmorph.data.val_split import record_split
 from pixmorph.device import pick_device
 from pixmorph.errors import ConfigError
 from pixmorph.interop.weights import generator_weights
@@ -26,6 +28,8 @@ from pixmorph.methods.settings import config_from_dict
 from pixmorph.run_folder import RunDir
 from pixmorph.speed.plan import apply_plan, resolve_speed
 from pixmorph.training import distributed
+from pixmorph.training.budget import RunClock
+from pixmorph.training.ema import GeneratorEMA, averaged, build_ema
 from pixmorph.training.held_out import BestTracker, HeldOutEval
 from pixmorph.training.logsinks import Sinks, open_sinks
 from pixmorph.training.runtime import TrainingRuntime
@@ -117,11 +121,16 @@ def restore(method: Method, state: dict[str, Any]) -> None:
     method.load_extra_state(state.get("extra", {}))
 
 
-def build_method(cfg: Config, device: torch.device) -> Method:
-    """A method built for training: its networks, then its optimizers under the speed plan."""
+def build_method(
+    cfg: Config, device: torch.device, progress: Callable[[], float] | None = None
+) -> Method:
+    """A method built for training: its networks, then its optimizers under the speed plan.
+
+    `progress` (a time budget's clock) drives the linear LR schedule instead of the step count.
+    """
     method = get_method(cfg.method)(cfg, device, training=True)
     plan = resolve_speed(cfg.train, device, cfg.data.crop_size, method.compile_pays())
-    method.runtime = TrainingRuntime(method, cfg.train, plan)
+    method.runtime = TrainingRuntime(method, cfg.train, plan, progress)
     return apply_plan(method, plan)  # channels_last, compile
 
 
@@ -137,6 +146,11 @@ class Trainer:
         self.method_cls = get_method(cfg.method)
         self.best = BestTracker(cfg.train.best_metric)
         self._stop_signal: int | None = None
+        self.clock = RunClock(cfg.train.time_budget * 60.0)
+        self.ema: GeneratorEMA | None = None
+        if self.clock.budgeted and self.dist.enabled:
+            # every rank would read its own clock: LRs and the last step could differ
+            raise ConfigError("train.time_budget does not work in a torchrun job yet; use steps")
 
     @classmethod
     def resume(
@@ -158,7 +172,8 @@ class Trainer:
     def build(self) -> Method:
         """Seed, then build the method for training (every rank builds the same weights)."""
         seed_everything(self.cfg.train.seed)
-        return build_method(self.cfg, self.device)
+        budget = self.clock.progress if self.clock.budgeted else None
+        return build_method(self.cfg, self.device, budget)
 
     def _restore_rng(self, rng: dict[str, Any]) -> None:
         ranks = rng.get("ranks")
@@ -197,7 +212,10 @@ class Trainer:
     ) -> dict[str, Any]:
         # the best-so-far travels in every checkpoint, so a resume keeps it
         payload = checkpoint_payload(method, self.cfg, step, rank_rng)
-        return payload | {"best": self.best.state_dict()}
+        payload |= {"best": self.best.state_dict(), "clock": self.clock.state_dict()}
+        if self.ema is not None:
+            payload["ema"] = self.ema.state_dict()
+        return payload
 
     def save_best(self, method: Method, step: int) -> Path:
         """Write best.pt: the full checkpoint of the best step by train.best_metric so far."""
@@ -212,6 +230,7 @@ class Trainer:
         """Train to cfg.train.steps; returns the run folder."""
         cfg, run = self.cfg, self.run
         main = self.dist.is_main
+        self.clock.start()  # a time budget counts the whole call: building and data too
         if self._resume_from is None and run.latest.exists():
             raise ConfigError(
                 f"{run.root} already holds a run; continue it with --resume {run.root} "
@@ -229,6 +248,7 @@ class Trainer:
             start = int(self._resume_from["step"])
             self._restore_rng(self._resume_from["rng"])
             self.best.load_state_dict(self._resume_from.get("best"))
+            self.clock.load_state_dict(self._resume_from.get("clock"))
             if main:
                 run.truncate_metrics(start)
             log.info("resumed %s at step %d", run.root, start)
@@ -239,11 +259,18 @@ class Trainer:
                 log.info("generator initialised from %s", cfg.train.init_generator)
             if self.dist.enabled:  # same initial weights everywhere, distinct dropout streams
                 torch.manual_seed(cfg.train.seed + 1_000_003 * (self.dist.rank + 1))
+        t = cfg.train
+        self.ema = build_ema(
+            method, t.ema_half_life, t.batch_size * self.dist.world_size, t.ema_rampup
+        )
+        if self.ema is not None and self._resume_from is not None:
+            self.ema.load_state_dict(self._resume_from.get("ema"))
         if self.dist.enabled:
             runtime.distribute(method, [self.device.index] if self.device.type == "cuda" else None)
         if main:
             write_yaml(run.config, to_dict(cfg))
-        if start >= cfg.train.steps:
+            record_split(cfg, run.root)
+        if self.clock.done() or (not self.clock.budgeted and start >= cfg.train.steps):
             log.info("nothing to do: the run is at step %d of %d", start, cfg.train.steps)
             return run.root
 
@@ -263,11 +290,13 @@ class Trainer:
             )
         if main:
             log.info(
-                "training %s on %d images, batch %s, %d steps, device %s, precision %s",
+                "training %s on %d images, batch %s, %s, device %s, precision %s",
                 cfg.method,
                 len(dataset),
                 batch_text,
-                cfg.train.steps,
+                f"{cfg.train.time_budget:g} minutes"
+                if self.clock.budgeted
+                else f"{cfg.train.steps} steps",
                 self.device,
                 method.precision,
             )
@@ -284,36 +313,49 @@ class Trainer:
         try:
             t_last = time.perf_counter()
             images_since = 0
-            for step in range(start + 1, cfg.train.steps + 1):
+            # a time budget ends the loop when its clock says so, not at train.steps
+            end = sys.maxsize if self.clock.budgeted else cfg.train.steps
+            for step in range(start + 1, end + 1):
                 batch = next(batches)
                 losses = method.train_step(batch, step)
+                self.clock.tick()  # before the LR step: the schedule reads the new estimate
                 runtime.end_step()
+                if self.ema is not None:
+                    self.ema.update(step)
+                last = self.clock.done() if self.clock.budgeted else step == cfg.train.steps
                 images_since += cfg.train.batch_size * self.dist.world_size
-                if main and (step % cfg.train.log_every == 0 or step == cfg.train.steps):
+                if main and (step % cfg.train.log_every == 0 or last):
                     now = time.perf_counter()
                     ips = images_since / max(now - t_last, 1e-9)
                     t_last, images_since = now, 0
+                    lrs = runtime.learning_rates()
+                    elapsed = self.clock.elapsed()
                     sinks.write(
-                        {"step": step, **losses, **runtime.learning_rates(), "images_per_s": ips}
+                        {"step": step, **losses, **lrs, "images_per_s": ips, "elapsed_s": elapsed}
                     )
                     if self.progress:
-                        self.progress(step, cfg.train.steps, losses, ips)
+                        total = self.clock.estimated_total(step) if self.clock.budgeted else end
+                        self.progress(step, total, losses, ips)
                 if (
                     fixed is not None
                     and cfg.train.sample_every
-                    and (step % cfg.train.sample_every == 0 or step == cfg.train.steps)
+                    and (step % cfg.train.sample_every == 0 or last)
                 ):
-                    save_grid(method.visuals(fixed), run.samples / f"step_{step:08d}.png")
-                if held_out and (step % cfg.train.eval_every == 0 or step == cfg.train.steps):
-                    scores = held_out(method)
-                    sinks.write({"step": step, **scores})
+                    with averaged(self.ema):
+                        save_grid(method.visuals(fixed), run.samples / f"step_{step:08d}.png")
+                if held_out and (step % cfg.train.eval_every == 0 or last):
+                    with averaged(self.ema):
+                        scores = held_out(method)
+                    sinks.write({"step": step, **scores, "elapsed_s": self.clock.elapsed()})
                     if self.best.update(step, scores):
                         self.save_best(method, step)
-                if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
+                if step % cfg.train.checkpoint_every == 0 or last:
                     self.save(method, step)
                     saved_step = step
                 if self._stop_signal is not None:
                     raise KeyboardInterrupt
+                if last:
+                    break
         except KeyboardInterrupt:
             # the step counter names the last *completed* step only if train_step returned
             done = step if runtime.completed(step) else step - 1
