@@ -9,12 +9,14 @@ from typing import Any
 
 from pixmorph.checkpoint import resolve_path
 from pixmorph.commands.console import bar
+from pixmorph.commands.evaluate_samples import add_sample_flags, run_sample_evaluation
 from pixmorph.data.folders import eval_folder
 from pixmorph.data.images import list_images
 from pixmorph.errors import ConfigError
 from pixmorph.evaluation.fid import Realism, evaluate_unpaired, unpaired_folders
 from pixmorph.evaluation.inception_weights import build_feature_net
 from pixmorph.evaluation.paired import evaluate_paired
+from pixmorph.inference.generation import generates
 from pixmorph.inference.loading import load_generator
 from pixmorph.methods.registry import get_method
 
@@ -61,6 +63,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-images", action="store_true", help="metrics only, no image files")
+    add_sample_flags(p)
     p.set_defaults(run=run)
 
 
@@ -97,6 +100,8 @@ def unpaired_sources(args: argparse.Namespace, direction: str) -> tuple[Path, Pa
 
 
 def run(args: argparse.Namespace) -> int:
+    if generates(args.checkpoint):  # a generator: its samples against real images
+        return run_sample_evaluation(args)
     if not args.data and not (args.inputs and args.real):
         raise ConfigError("give --data DIR (paired or unpaired root), or --inputs and --real")
     translator = load_generator(args.checkpoint, args.direction, args.device)

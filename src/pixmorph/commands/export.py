@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from pixmorph.checkpoint import save_atomic
+from pixmorph.commands.export_sampler import add_sampler_flags, run_sampler_export
 from pixmorph.inference.export import EXPORTERS
 from pixmorph.inference.export import SUFFIXES as EXPORT_SUFFIXES
+from pixmorph.inference.generation import generates
 from pixmorph.inference.loading import load_generator
 from pixmorph.inference.translator import Translator
 from pixmorph.interop.facts import describe
@@ -61,10 +63,13 @@ def add_parser(sub: Any) -> None:
         help="file to write (default: generator.<format> beside the run)",
     )
     p.add_argument("--direction", choices=["AtoB", "BtoA"], help="for models that go both ways")
+    add_sampler_flags(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if generates(args.checkpoint):  # a generator (StyleGAN): its sampler, z in, images out
+        return run_sampler_export(args, _default_output(args.checkpoint, args.format, None))
     translator = load_generator(args.checkpoint, args.direction, "cpu", "fp32")
     out = (
         Path(args.out)

@@ -16,9 +16,13 @@ import torch
 from torch import Tensor, nn
 
 from pixmorph.config import Config
+from pixmorph.data.images import to_pil
 from pixmorph.errors import CheckpointError, ConfigError
+from pixmorph.inference.export import is_exported
 from pixmorph.inference.loading import load_method
-from pixmorph.methods.base import Sampler
+from pixmorph.interop.weights import load_any
+from pixmorph.methods.base import Method, Sampler
+from pixmorph.methods.registry import get_method
 
 Source = int | str | Path  # a seed, or a latent file written by `pixmorph project`
 
@@ -51,6 +55,14 @@ class LoadedSampler:
                 f"{what} needs a style-based generator (mapping and synthesis); "
                 f"{self.config.method} ({self.source}) only samples from z"
             )
+
+
+def generates(path: str | Path) -> bool:
+    """Whether a checkpoint (not an exported file) holds a method that samples from noise."""
+    if is_exported(path):
+        return False
+    method_cls = get_method(str(load_any(path).get("config", {}).get("method", "")))
+    return method_cls.sampler is not Method.sampler
 
 
 def load_sampler(path: str | Path, device: str | torch.device = "auto") -> LoadedSampler:
@@ -216,3 +228,26 @@ def interpolate(
     ws = ws_of(m, [a, b], truncation)
     t = torch.linspace(0, 1, frames, device=ws.device)[:, None, None]
     return synthesize(m, ws[0:1].lerp(ws[1:2], t))
+
+
+def tile(images: Tensor, cols: int = 8, pad: int = 0) -> Tensor:
+    """(N, C, H, W) -> one (C, rows*H, cols*W) picture, row-major, white where no image is."""
+    n, ch, h, w = images.shape
+    cols = max(1, min(cols, n))
+    rows = -(-n // cols)
+    out = torch.ones(ch, rows * (h + pad) - pad, cols * (w + pad) - pad)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        out[:, r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = images[i]
+    return out
+
+
+def save_gif(frames: Tensor, path: str | Path, ms_per_frame: int = 80, bounce: bool = True) -> Path:
+    """An animated GIF of frames (F, C, H, W) in [-1, 1]; bounce: forth, then back again."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    images = [to_pil(f) for f in frames]
+    if bounce and len(images) > 2:
+        images += images[-2:0:-1]
+    images[0].save(p, save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
+    return p

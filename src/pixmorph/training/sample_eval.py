@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pixmorph.config import Config
+from pixmorph.data.folders import train_folder
 from pixmorph.errors import ConfigError
 from pixmorph.evaluation.fid import Realism
 from pixmorph.evaluation.generative import evaluate_sampler, headline
@@ -37,7 +38,8 @@ class SampleEval:
     def build(cls, spec: SampleEvaluation, method_cls: type[Method], cfg: Config) -> SampleEval:
         """The feature network is loaded here, so missing Inception weights stop the run at once."""
         net = build_feature_net(spec.feature_net, spec.inception_weights or None)
-        dataset = method_cls.make_dataset(cfg, train=True)
+        # the training folder as evaluation prepares it: resized, no random flips
+        dataset = method_cls.make_dataset(cfg, train=False, root=str(train_folder(cfg.data.root)))
         n = min(spec.count, len(dataset))
         if n < 2:
             raise ConfigError(
