@@ -110,7 +110,7 @@ def test_sampler_is_repeatable_and_truncates(faces: Path, tmp_path: Path) -> Non
     ("change", "match"),
     [
         ({"data": {"crop_size": 48}}, "power of two"),
-        ({"train": {"eval_every": 10}}, "eval_every"),
+        ({"model": {"eval_images": 2}}, "eval_images"),
         ({"model": {"progressive": True, "progressive_start": 64}}, "progressive_start"),
         ({"model": {"r1_every": 0}}, "r1_every"),
     ],

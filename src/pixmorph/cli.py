@@ -11,7 +11,9 @@ from pixmorph.commands import (
     demo,
     evaluate,
     export,
+    generate,
     import_weights,
+    project,
     report,
     serve,
     train,
@@ -21,7 +23,19 @@ from pixmorph.commands.console import setup_logging
 from pixmorph.errors import CheckpointError, ConfigError, DataError
 from pixmorph.version import __version__
 
-COMMANDS = [train, translate, evaluate, report, import_weights, export, data, demo, serve]
+COMMANDS = [
+    train,
+    translate,
+    generate,
+    project,
+    evaluate,
+    report,
+    import_weights,
+    export,
+    data,
+    demo,
+    serve,
+]
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 

@@ -16,7 +16,7 @@ from pixmorph.errors import ConfigError
 Direction = Literal["AtoB", "BtoA"]
 Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
-BestMetric = Literal["psnr", "ssim", "l1", "none"]
+BestMetric = Literal["psnr", "ssim", "l1", "fid", "kid", "none"]
 AdamImpl = Literal["auto", "fused", "foreach", "loop"]
 Allocator = Literal["auto", "reuse", "system"]
 LRPolicy = Literal["linear", "step", "constant"]

@@ -42,7 +42,16 @@ def l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 PSNR_CAP = 100.0  # reported PSNR is capped here: identical images give +inf; JSON has none
 # whether a higher value of each evaluation metric is better (picks best.pt, reports trends)
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False}
+HIGHER_IS_BETTER = {
+    "psnr": True,
+    "ssim": True,
+    "l1": False,
+    # generators (samples against real images)
+    "fid": False,
+    "kid": False,
+    "precision": True,
+    "recall": True,
+}
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 2.0) -> torch.Tensor:

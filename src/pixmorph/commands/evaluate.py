@@ -10,6 +10,7 @@ from typing import Any
 
 from pixmorph.checkpoint import resolve_path
 from pixmorph.commands.console import bar
+from pixmorph.commands.evaluate_samples import add_sample_flags, run_sample_evaluation
 from pixmorph.data.folders import eval_folder
 from pixmorph.data.images import list_images
 from pixmorph.errors import ConfigError
@@ -18,6 +19,7 @@ from pixmorph.evaluation.fid import Realism, evaluate_unpaired, folder_images, u
 from pixmorph.evaluation.flood import evaluate_flood, flood_files, flood_line
 from pixmorph.evaluation.inception_weights import build_feature_net
 from pixmorph.evaluation.paired import evaluate_paired
+from pixmorph.inference.generation import generates
 from pixmorph.inference.loading import load_generator
 from pixmorph.inference.styles import require_multimodal
 from pixmorph.inference.translator import Translator
@@ -84,6 +86,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-images", action="store_true", help="metrics only, no image files")
+    add_sample_flags(p)
     p.set_defaults(run=run)
 
 
@@ -164,6 +167,8 @@ def check_styles(args: argparse.Namespace, translator: Translator) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if generates(args.checkpoint):  # a generator: its samples against real images
+        return run_sample_evaluation(args)
     if args.segmenter and args.mode != "flood":
         raise ConfigError("--segmenter applies to --mode flood")
     if args.mode == "flood":

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from pixmorph.checkpoint import save_atomic
+from pixmorph.commands.export_sampler import add_sampler_flags, run_sampler_export
 from pixmorph.errors import ConfigError
 from pixmorph.inference.export import EXPORTERS
 from pixmorph.inference.export import SUFFIXES as EXPORT_SUFFIXES
+from pixmorph.inference.generation import generates
 from pixmorph.inference.loading import load_generator, load_logits
 from pixmorph.inference.translator import Translator
 from pixmorph.interop.facts import describe
@@ -73,10 +75,13 @@ def add_parser(sub: Any) -> None:
         help="segmentation: export the network giving per-class logits (B, K, H, W) instead of "
         "the colour label map (onnx, torchscript)",
     )
+    add_sampler_flags(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if generates(args.checkpoint):  # a generator (StyleGAN): its sampler, z in, images out
+        return run_sampler_export(args, _default_output(args.checkpoint, args.format, None))
     if args.logits and args.format not in EXPORTERS:
         raise ConfigError(f"--logits writes {' or '.join(EXPORTERS)}, not {args.format}")
     load = load_logits if args.logits else load_generator

@@ -61,6 +61,22 @@ class Sampler:
 
 
 @dataclass
+class SampleEvaluation:
+    """How a generator is scored during training: its samples against the training images.
+
+    FID, KID and k-NN precision/recall in the feature space of `feature_net` (inception: the
+    Inception-v3 weights of `pixmorph evaluate --fid`; random: a seeded small CNN for tests).
+    """
+
+    count: int = 1000  # samples generated, and training images compared (at most)
+    truncation: float = 1.0
+    feature_net: str = "inception"
+    inception_weights: str = ""  # "": the default places (see evaluation/inception_weights.py)
+    k: int = 3  # neighbours that set each manifold ball's radius (precision/recall)
+    seed: int = 0  # samples come from seeds seed, seed + 1, ...
+
+
+@dataclass
 class Baseline:
     """A reference prediction made without the model, scored with the same metrics."""
 
@@ -163,6 +179,11 @@ class Method(nn.Module):
     @classmethod
     def eval_baseline(cls, cfg: Config) -> Baseline | None:
         """A model-free prediction evaluation scores alongside the model (e.g. bicubic), if any."""
+        return None
+
+    @classmethod
+    def sample_evaluation(cls, cfg: Config) -> SampleEvaluation | None:
+        """How train.eval_every scores a generator's samples; None: held-out paired metrics."""
         return None
 
     def optimizers(self) -> dict[str, OptimizerSpec]:

@@ -32,6 +32,7 @@ from pixmorph.methods.base import (
     Method,
     OptimizerSpec,
     Panel,
+    SampleEvaluation,
     Sampler,
     set_requires_grad,
 )
@@ -66,6 +67,11 @@ class StyleGANConfig:
     progressive: bool = False  # StyleGAN 1 progressive growing
     progressive_start: int = 8  # the first resolution
     progressive_images: int = 600_000  # images per fade-in and per stable phase
+    # train.eval_every: FID/KID/precision/recall of G_ema's samples against the training images
+    eval_images: int = 1000  # samples (and real images, at most) per evaluation
+    eval_truncation: float = 1.0
+    eval_feature_net: Literal["inception", "random"] = "inception"  # random: tests only
+    eval_inception_weights: str = ""  # "": $PIXMORPH_CACHE, ~/.cache/pixmorph or pixmorph[fid]
 
 
 class StyleSampler(nn.Module):
@@ -74,6 +80,22 @@ class StyleSampler(nn.Module):
     def __init__(self, g: StyleGenerator) -> None:
         super().__init__()
         self.g = g
+
+    @property
+    def num_ws(self) -> int:
+        return self.g.num_ws
+
+    @property
+    def w_avg(self) -> Tensor:
+        return self.g.w_avg  # (w_dim,)
+
+    def mapping(self, z: Tensor, truncation: float = 1.0) -> Tensor:
+        """ws (B, num_ws, w_dim) of z: what style mixing and projection work on."""
+        return self.g.mapping(z, truncation)
+
+    def synthesis(self, ws: Tensor) -> Tensor:
+        """Images of ws (B, num_ws, w_dim), with the same fixed noise as forward."""
+        return self.g.synthesis(ws, noise_mode="const")
 
     def forward(self, z: Tensor, truncation: float = 1.0) -> Tensor:
         return self.g(z, truncation, noise_mode="const")
@@ -119,7 +141,13 @@ class StyleGAN(Method):
         # Adam lr 0.002, betas (0, 0.99), constant LR; whole images resized, no crop jitter
         return {
             "data": {"crop_size": 256, "load_size": 256},
-            "train": {"lr": 0.002, "beta1": 0.0, "beta2": 0.99, "lr_policy": "constant"},
+            "train": {
+                "lr": 0.002,
+                "beta1": 0.0,
+                "beta2": 0.99,
+                "lr_policy": "constant",
+                "best_metric": "fid",
+            },
         }
 
     @classmethod
@@ -146,12 +174,24 @@ class StyleGAN(Method):
                 check_size(m.progressive_start, "model.progressive_start")
             except ValueError as e:
                 raise ConfigError(str(e)) from None
-        if cfg.train.eval_every:
+        if m.eval_images < 4:
+            raise ConfigError(f"model.eval_images={m.eval_images} must be at least 4")
+        if m.eval_feature_net not in ("inception", "random"):
             raise ConfigError(
-                "stylegan generates images from noise: it has no paired held-out evaluation; "
-                "set train.eval_every=0"
+                f"model.eval_feature_net={m.eval_feature_net!r}: choose inception or random"
             )
         return cfg
+
+    @classmethod
+    def sample_evaluation(cls, cfg: Config) -> SampleEvaluation:
+        m = cfg.model
+        return SampleEvaluation(
+            m.eval_images,
+            m.eval_truncation,
+            m.eval_feature_net,
+            m.eval_inception_weights,
+            seed=cfg.train.seed,
+        )
 
     def __init__(self, cfg: Config, device: torch.device, training: bool = True) -> None:
         super().__init__(cfg, device, training)

@@ -12,7 +12,9 @@ from typing import Any
 
 from PIL import Image
 
-from pixmorph import Translator, load_generator, translate, translate_styles
+from pixmorph import Translator, load_generator, load_sampler, translate, translate_styles
+from pixmorph.data.images import to_pil
+from pixmorph.inference.generation import LoadedSampler, generate, generates
 from pixmorph.methods.registry import get_method
 from pixmorph.serving.errors import ServeError
 
@@ -213,6 +215,10 @@ def load_served(
     served: dict[str, ServedModel] = {}
     for raw in paths:
         path = Path(raw)
+        if generates(path):  # StyleGAN-like: images from seeds, nothing to translate
+            name = unique_name(model_name(path), served)
+            served[name] = ServedGenerator(name, path, load_sampler(path, device))
+            continue
         first = load_generator(path, device=device, precision=precision, tile=tile)
         translators = {first.direction or first.config.data.direction: first}
         for d in get_method(first.config.method).directions:
@@ -220,12 +226,17 @@ def load_served(
                 translators[d] = load_generator(
                     path, direction=d, device=device, precision=precision, tile=tile
                 )
-        name = model_name(path)
-        base, k = name, 2
-        while name in served:
-            name, k = f"{base}-{k}", k + 1
+        name = unique_name(model_name(path), served)
         served[name] = ServedModel(name, path, translators)
     return served
+
+
+def unique_name(name: str, taken: dict[str, Any]) -> str:
+    """name, or name-2, name-3, ... when already taken."""
+    base, k = name, 2
+    while name in taken:
+        name, k = f"{base}-{k}", k + 1
+    return name
 
 
 def model_name(path: Path) -> str:
@@ -234,3 +245,48 @@ def model_name(path: Path) -> str:
         return path.resolve().name
     run = run_dir_of(path)
     return f"{run.resolve().name}-{path.stem}" if run != path.parent else path.stem
+
+
+class ServedGenerator(ServedModel):
+    """A generator (StyleGAN-like) as the server offers it: an image from a seed and a psi."""
+
+    generates = True
+
+    def __init__(self, name: str, source: Path, model: LoadedSampler) -> None:
+        self.name, self.source, self.model = name, source, model
+        self.translators = {}
+        self.method, self.step = model.config.method, model.step
+        self.size_multiple, self.scale = 1, 1
+        self.figures = eval_figures(run_dir_of(source))
+        self._lock = threading.Lock()  # one sampler, shared by the worker threads
+
+    def describe(self) -> dict[str, Any]:
+        s = self.model.sampler
+        return {
+            "name": self.name,
+            "method": self.method,
+            "step": self.step,
+            "directions": [],
+            "capabilities": self.capabilities,
+            "size": s.size,
+            "out_channels": s.out_channels,
+            "latent_dim": s.latent_dim,
+            "evaluation": self.figures,
+        }
+
+    def translator(self, direction: str | None) -> Translator:
+        raise ServeError(
+            400, f"model {self.name!r} ({self.method}) generates images; use POST /api/generate"
+        )
+
+    def generate(
+        self, seed: int, truncation: float = 1.0, job: JobContext | None = None
+    ) -> Image.Image:
+        """The image of a seed (the same as `pixmorph generate --n 1 --seed SEED`)."""
+        if job is not None and job.cancelled.is_set():
+            raise Cancelled
+        with self._lock:
+            image = generate(self.model, 1, seed, truncation)[0]
+        if job is not None and job.progress:
+            job.progress(1, 1)
+        return to_pil(image)

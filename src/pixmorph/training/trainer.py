@@ -30,9 +30,10 @@ from pixmorph.speed.plan import apply_plan, resolve_speed
 from pixmorph.training import distributed
 from pixmorph.training.budget import RunClock
 from pixmorph.training.ema import GeneratorEMA, averaged, build_ema
-from pixmorph.training.held_out import BestTracker, HeldOutEval
+from pixmorph.training.held_out import BestTracker
 from pixmorph.training.logsinks import Sinks, open_sinks
 from pixmorph.training.runtime import TrainingRuntime
+from pixmorph.training.sample_eval import build_evaluator
 from pixmorph.training.samples import save_grid
 
 log = logging.getLogger(__name__)
@@ -276,9 +277,7 @@ class Trainer:
 
         dataset = self.method_cls.make_dataset(cfg, train=True)
         fixed = sample_batch(self.method_cls, cfg, cfg.train.num_samples) if main else None
-        held_out = (
-            HeldOutEval.build(self.method_cls, cfg) if cfg.train.eval_every and main else None
-        )
+        held_out = build_evaluator(self.method_cls, cfg) if cfg.train.eval_every and main else None
         batches: Iterator[dict[str, Any]] = iter(
             make_loader(dataset, cfg, start, self.device, self.dist)
         )
