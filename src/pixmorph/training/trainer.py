@@ -14,21 +14,30 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pixmorph.checkpoint import load_checkpoint, make_payload, rng_state, save_atomic, set_rng_state
-from pixmorph.config import Config, merge, to_dict, write_yaml
+from pixmorph.config import Config, to_dict, write_yaml
 from pixmorph.data.sampler import StepSampler
 from pixmorph.device import pick_device
 from pixmorph.errors import ConfigError
 from pixmorph.interop.weights import generator_weights
 from pixmorph.methods.base import Method
 from pixmorph.methods.registry import get_method
-from pixmorph.methods.settings import config_from_dict
 from pixmorph.run_folder import RunDir
 from pixmorph.speed.plan import apply_plan, resolve_speed
 from pixmorph.training import distributed
 from pixmorph.training.held_out import BestTracker, HeldOutEval
+from pixmorph.training.lock import RunLock
 from pixmorph.training.logsinks import Sinks, open_sinks
+from pixmorph.training.resume_check import check_resume, check_state_fits, lr_ratio
 from pixmorph.training.runtime import TrainingRuntime
 from pixmorph.training.samples import save_grid
+from pixmorph.training.watch import (
+    NonFiniteError,
+    RollbackBudget,
+    check_losses,
+    check_weights,
+    rollback_checkpoint,
+    scale_lr,
+)
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +119,7 @@ def checkpoint_payload(
 
 def restore(method: Method, state: dict[str, Any]) -> None:
     """Load a checkpoint's weights, optimizer state and the method's extra state."""
+    check_state_fits(method.state_dict(), state["model"], f"the checkpoint of step {state['step']}")
     method.load_state_dict(state["model"])
     runtime = method.runtime
     if isinstance(runtime, TrainingRuntime):
@@ -137,19 +147,24 @@ class Trainer:
         self.method_cls = get_method(cfg.method)
         self.best = BestTracker(cfg.train.best_metric)
         self._stop_signal: int | None = None
+        t = cfg.train
+        self.rollbacks = RollbackBudget(t.on_nonfinite, t.rollback_lr_factor, t.max_rollbacks)
+        self._method: Method | None = None
 
     @classmethod
     def resume(
         cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kw: Any
     ) -> Trainer:
-        """A trainer continuing the run in `run_dir`; overrides (e.g. a new step total) apply."""
+        """A trainer continuing the run in `run_dir`; overrides (e.g. a new step total) apply.
+
+        Overrides that would change the weights (method, channels, architecture) are refused
+        with a list before anything is loaded into a network.
+        """
         run = RunDir(run_dir)
         ckpt = load_checkpoint(run.latest)
-        tree = ckpt["config"]
-        if overrides:
-            tree = merge(tree, overrides)
-        tree["out"] = str(run.root)
-        trainer = cls(config_from_dict(tree), **kw)
+        cfg = check_resume(run.root, ckpt, overrides or {})
+        scale_lr(ckpt, lr_ratio(ckpt["config"], cfg))  # saved schedules would undo a new train.lr
+        trainer = cls(cfg, **kw)
         trainer._resume_from = ckpt
         return trainer
 
@@ -178,6 +193,8 @@ class Trainer:
         In a parallel job every rank must call this at the same step (its RNG state is gathered);
         gather=False skips that, for saving on an interrupt that ranks may see at different steps.
         """
+        # never let NaN/Inf weights become latest.pt (every rank holds the same weights)
+        check_weights(method.state_dict(), step, self.cfg.train.lr)
         rank_rng = None
         if self.dist.enabled and gather:
             rank_rng = distributed.all_gather_tensor(torch.get_rng_state())
@@ -197,7 +214,7 @@ class Trainer:
     ) -> dict[str, Any]:
         # the best-so-far travels in every checkpoint, so a resume keeps it
         payload = checkpoint_payload(method, self.cfg, step, rank_rng)
-        return payload | {"best": self.best.state_dict()}
+        return payload | {"best": self.best.state_dict(), "rollbacks": self.rollbacks.state_dict()}
 
     def save_best(self, method: Method, step: int) -> Path:
         """Write best.pt: the full checkpoint of the best step by train.best_metric so far."""
@@ -209,7 +226,26 @@ class Trainer:
         self._stop_signal = signum
 
     def fit(self, method: Method | None = None) -> Path:
-        """Train to cfg.train.steps; returns the run folder."""
+        """Train to cfg.train.steps holding the run folder's lock; returns the run folder.
+
+        A NaN/Inf loss or weight raises NonFiniteError, or with train.on_nonfinite=rollback goes
+        back to latest.pt with a lower LR and continues (docs/robustness.md).
+        """
+        with RunLock(self.run.root, self.run.checkpoints, enabled=self.dist.is_main):
+            while True:
+                try:
+                    return self._fit_once(method)
+                except NonFiniteError as e:
+                    method = self._roll_back(e)
+
+    def _roll_back(self, error: NonFiniteError) -> Method:
+        """Make the next _fit_once restart from latest.pt with a lower LR (or re-raise)."""
+        self._resume_from = rollback_checkpoint(self.rollbacks, error, self.run.latest)
+        assert self._method is not None  # a NonFiniteError comes from a built method
+        return self._method
+
+    def _fit_once(self, method: Method | None = None) -> Path:
+        """Train to cfg.train.steps from the start or from _resume_from."""
         cfg, run = self.cfg, self.run
         main = self.dist.is_main
         if self._resume_from is None and run.latest.exists():
@@ -219,7 +255,7 @@ class Trainer:
             )
         if main:
             run.create()
-        method = method or self.build()
+        method = self._method = method or self.build()
         runtime = method.runtime
         if not isinstance(runtime, TrainingRuntime):
             raise TypeError("fit() needs a method built by Trainer.build()")
@@ -229,6 +265,7 @@ class Trainer:
             start = int(self._resume_from["step"])
             self._restore_rng(self._resume_from["rng"])
             self.best.load_state_dict(self._resume_from.get("best"))
+            self.rollbacks.load_state_dict(self._resume_from.get("rollbacks"))
             if main:
                 run.truncate_metrics(start)
             log.info("resumed %s at step %d", run.root, start)
@@ -241,11 +278,17 @@ class Trainer:
                 torch.manual_seed(cfg.train.seed + 1_000_003 * (self.dist.rank + 1))
         if self.dist.enabled:
             runtime.distribute(method, [self.device.index] if self.device.type == "cuda" else None)
+        if start >= cfg.train.steps:
+            log.warning(
+                "nothing to do: %s is at step %d already (train.steps %d); give a larger --steps "
+                "to train on",
+                run.root,
+                start,
+                cfg.train.steps,
+            )
+            return run.root
         if main:
             write_yaml(run.config, to_dict(cfg))
-        if start >= cfg.train.steps:
-            log.info("nothing to do: the run is at step %d of %d", start, cfg.train.steps)
-            return run.root
 
         dataset = self.method_cls.make_dataset(cfg, train=True)
         fixed = sample_batch(self.method_cls, cfg, cfg.train.num_samples) if main else None
@@ -287,6 +330,7 @@ class Trainer:
             for step in range(start + 1, cfg.train.steps + 1):
                 batch = next(batches)
                 losses = method.train_step(batch, step)
+                check_losses(losses, step, cfg.train.lr, across_ranks=self.dist.enabled)
                 runtime.end_step()
                 images_since += cfg.train.batch_size * self.dist.world_size
                 if main and (step % cfg.train.log_every == 0 or step == cfg.train.steps):
@@ -318,7 +362,11 @@ class Trainer:
             # the step counter names the last *completed* step only if train_step returned
             done = step if runtime.completed(step) else step - 1
             if done > saved_step:
-                self.save(method, done, gather=False)
+                try:
+                    self.save(method, done, gather=False)
+                except NonFiniteError as e:  # keep the last good checkpoint
+                    log.warning("%s; latest.pt stays at step %d", e, saved_step)
+                    done = saved_step
             raise TrainingInterrupted(done, run.latest) from None
         finally:
             sinks.close()
