@@ -45,6 +45,10 @@ def make_payload(
 class DiskFullError(OSError):
     """A checkpoint did not fit on its disk; the message names the folder and the space needed."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.errno = errno.ENOSPC  # set after: OSError(errno, text) would prefix "[Errno 28]"
+
 
 # errors that mean "the disk (or the user's quota) is full"
 _FULL = {errno.ENOSPC, errno.EDQUOT}
@@ -94,7 +98,6 @@ def save_atomic(obj: dict[str, Any], path: str | Path) -> Path:
         if _disk_full(e, p.parent, need):
             free = shutil.disk_usage(p.parent).free
             raise DiskFullError(
-                errno.ENOSPC,
                 f"No space left on {p.parent}: need ~{_mb(need)} MB for {p.name}, "
                 f"{_mb(free)} MB free; free some space there and try again",
             ) from e
