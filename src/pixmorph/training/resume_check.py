@@ -92,7 +92,7 @@ def check_state_fits(expected: Mapping[str, Any], saved: Mapping[str, Any], what
         )
 
 
-def _describe(changes: Mapping[str, tuple]) -> str:
+def _list_changes(changes: Mapping[str, tuple]) -> str:
     return ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in sorted(changes.items()))
 
 
@@ -125,12 +125,12 @@ def check_resume(run: Path, ckpt: Mapping[str, Any], overrides: dict[str, Any]) 
     if fixed:
         why = f" (they change the weights: {problem})" if problem else ""
         raise ResumeMismatchError(
-            f"--resume {run} cannot change {_describe(fixed)}{why}. These are fixed for a run; "
+            f"--resume {run} cannot change {_list_changes(fixed)}{why}. These are fixed for a run; "
             f"what may change on resume: {CHANGEABLE_TEXT}. Start a new run with another --out "
             "for the new settings"
         )
     if changes:
-        log.info("resuming %s with changed settings: %s", run, _describe(changes))
+        log.info("resuming %s with changed settings: %s", run, _list_changes(changes))
     return cfg
 
 
