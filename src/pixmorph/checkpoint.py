@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from pixmorph.version import __version__
 
 FORMAT = "pixmorph-checkpoint"
 VERSION = 1
+TEMP_SUFFIX = ".tmp"  # save_atomic writes .NAME.RANDOM.tmp next to NAME
 
 
 def make_payload(
@@ -47,19 +50,65 @@ def inference_weights(ckpt: dict[str, Any]) -> dict[str, Any]:
     return {**ckpt["model"], **(ckpt.get("ema") or {})}
 
 
+class DiskFullError(OSError):
+    """A checkpoint did not fit on its disk; the message names the folder and the space needed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.errno = errno.ENOSPC  # set after: OSError(errno, text) would prefix "[Errno 28]"
+
+
+# errors that mean "the disk (or the user's quota) is full"
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def tensor_bytes(obj: Any) -> int:
+    """The bytes of every tensor in a nested payload: about the size of its checkpoint file."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, list | tuple):
+        return sum(tensor_bytes(v) for v in obj)
+    return 0
+
+
+def _disk_full(error: BaseException, folder: Path, need: int) -> bool:
+    """Whether a failed write was the disk filling up (torch's zip writer hides the errno)."""
+    if isinstance(error, OSError) and error.errno in _FULL:
+        return True
+    if not isinstance(error, OSError | RuntimeError):
+        return False
+    try:
+        return shutil.disk_usage(folder).free < need
+    except OSError:
+        return False
+
+
 def save_atomic(obj: dict[str, Any], path: str | Path) -> Path:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
+    """Write to a temporary file in the same folder, fsync, then rename over `path`.
+
+    On any failure the temporary file is removed and `path` keeps its previous content; a full
+    disk is reported as DiskFullError naming the folder and the space the file needs.
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=TEMP_SUFFIX, dir=p.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        need = tensor_bytes(obj) + (1 << 20)  # tensors plus a margin for the zip's records
+        if _disk_full(e, p.parent, need):
+            free = shutil.disk_usage(p.parent).free
+            raise DiskFullError(
+                f"No space left on {p.parent}: need ~{_mb(need)} MB for {p.name}, "
+                f"{_mb(free)} MB free; free some space there and try again",
+            ) from e
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(p.parent, os.O_RDONLY)
@@ -99,6 +148,25 @@ def refusal(p: Path, what: str, text: str) -> str:
         "tensors and plain values, and never unpickles code; ask whoever made the file for its "
         "weights as .safetensors or as a plain state dict"
     )
+
+
+def _mb(n: int) -> int:
+    return max(1, round(n / 2**20))
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete the temporary files interrupted saves left in `folder`; returns what was removed.
+
+    Call it only while no other process can be saving there (the run folder's lock is held).
+    """
+    removed = []
+    for tmp in sorted(Path(folder).glob(f".*{TEMP_SUFFIX}")):
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(tmp)
+    return removed
 
 
 def load_file(path: str | Path) -> dict[str, Any]:

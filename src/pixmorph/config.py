@@ -20,6 +20,7 @@ BestMetric = Literal["psnr", "ssim", "l1", "fid", "kid", "none"]
 AdamImpl = Literal["auto", "fused", "foreach", "loop"]
 Allocator = Literal["auto", "reuse", "system"]
 LRPolicy = Literal["linear", "step", "constant"]
+OnNonFinite = Literal["stop", "rollback"]
 
 
 def ranged(default: Any, lo: float | None = None, hi: float | None = None) -> Any:
@@ -99,6 +100,11 @@ class TrainConfig:
     sample_every: int = ranged(200, 0)  # 0: no sample grids
     checkpoint_every: int = ranged(500, 1)
     keep_checkpoints: int = ranged(2, 0)  # step_*.pt files kept besides latest.pt
+    # a NaN/Inf loss or weight: stop (with a message), or roll back to latest.pt, scale the LR by
+    # rollback_lr_factor and go on, at most max_rollbacks times (docs/robustness.md)
+    on_nonfinite: OnNonFinite = "stop"
+    rollback_lr_factor: float = ranged(0.5, 0.0, 1.0)
+    max_rollbacks: int = ranged(3, 1)
     num_samples: int = ranged(4, 1)  # images in each sample grid
     init_generator: str = ""  # weights file the generator starts from (fine-tuning); "": none
     eval_every: int = ranged(0, 0)  # steps between held-out evaluations; 0: off

@@ -63,7 +63,12 @@ def add_parser(sub: Any) -> None:
         help="multimodal models: translate each input in K random styles and report their "
         "diversity (mean pairwise feature distance; a collapsed model scores 0)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the --styles codes")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the --styles codes; generators: sample i comes from seed + i",
+    )
     p.add_argument("--inputs", help="unpaired: folder of images to translate")
     p.add_argument("--real", help="unpaired: folder of real target-domain images")
     p.add_argument("--fid", action="store_true", help="Frechet Inception Distance")

@@ -21,7 +21,6 @@ def add_sample_flags(p: Any) -> None:
     g = p.add_argument_group("generators (StyleGAN): samples against real images")
     g.add_argument("--samples", type=int, default=1000, help="images to generate")
     g.add_argument("--truncation", type=float, default=1.0, help="psi of the samples")
-    g.add_argument("--seed", type=int, default=0, help="sample i comes from seed + i")
     g.add_argument("--pr-k", type=int, default=3, help="k of the precision/recall manifolds")
 
 

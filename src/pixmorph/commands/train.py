@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from pixmorph.checkpoint import DiskFullError
 from pixmorph.commands.console import TrainProgress
 from pixmorph.config import (
     Config,
@@ -27,7 +28,9 @@ from pixmorph.interop.weights import init_settings
 from pixmorph.methods.base import Flag
 from pixmorph.methods.registry import METHODS, get_method
 from pixmorph.methods.settings import build_config
+from pixmorph.training.lock import RunLockedError
 from pixmorph.training.trainer import Trainer, TrainingInterrupted
+from pixmorph.training.watch import NonFiniteError
 
 RECIPE_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -218,10 +221,23 @@ def run(args: argparse.Namespace) -> int:
         return 0
     start = int(trainer._resume_from["step"]) if trainer._resume_from else 0
     main_rank = trainer.dist.is_main
+    if start >= cfg.train.steps:
+        if main_rank:
+            print(
+                f"nothing to do: {cfg.out} is at step {start} already and --steps is "
+                f"{cfg.train.steps}; give --steps above {start} to train on",
+                file=sys.stderr,
+            )
+            print(f"checkpoint: {trainer.run.latest}")
+        return 0
     progress = TrainProgress(start, cfg.train.steps, enabled=main_rank and not args.no_progress)
     trainer.progress = progress
     try:
         run_dir = trainer.fit()
+    except (NonFiniteError, DiskFullError, RunLockedError) as e:
+        progress.close()
+        print(f"pixmorph train: error: {e}{kept(trainer)}", file=sys.stderr)
+        return 1
     except TrainingInterrupted as e:
         progress.close()
         print(
@@ -235,3 +251,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"run folder: {run_dir}")
     print(f"checkpoint: {Path(run_dir) / 'checkpoints' / 'latest.pt'}")
     return 0
+
+
+def kept(trainer: Trainer) -> str:
+    """Where the last good checkpoint is, for an error that stopped training."""
+    if not trainer.run.latest.exists():
+        return ""
+    return f"; the last good checkpoint is {trainer.run.latest} (continue with --resume)"

@@ -12,29 +12,42 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
 
-from pixmorph.checkpoint import load_checkpoint, make_payload, rng_state, save_atomic, set_rng_state
-from pixmorph.config import Config, merge, to_dict, write_yaml
-from pixmorph.data.batching import item_shapes
-from pixmorph.data.sampler import StepSampler
+from pixmorph.checkpoint import load_checkpoint, save_atomic, set_rng_state
+from pixmorph.config import Config, to_dict, write_yaml
 from pixmorph.data.val_split import record_split
 from pixmorph.device import pick_device
 from pixmorph.errors import ConfigError
 from pixmorph.interop.weights import generator_weights
 from pixmorph.methods.base import Method
 from pixmorph.methods.registry import get_method
-from pixmorph.methods.settings import config_from_dict
 from pixmorph.run_folder import RunDir
-from pixmorph.speed.plan import apply_plan, resolve_speed
 from pixmorph.training import distributed
 from pixmorph.training.budget import RunClock
 from pixmorph.training.ema import GeneratorEMA, averaged, build_ema
 from pixmorph.training.held_out import BestTracker
+from pixmorph.training.lock import RunLock
 from pixmorph.training.logsinks import Sinks, open_sinks
+from pixmorph.training.resume_check import check_resume, lr_ratio
 from pixmorph.training.runtime import TrainingRuntime
 from pixmorph.training.sample_eval import build_evaluator
 from pixmorph.training.samples import save_grid
+from pixmorph.training.setup import (
+    build_method,
+    checkpoint_payload,
+    make_loader,
+    restore,
+    sample_batch,
+    seed_everything,
+)
+from pixmorph.training.watch import (
+    NonFiniteError,
+    RollbackBudget,
+    check_losses,
+    check_weights,
+    rollback_checkpoint,
+    scale_lr,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,91 +61,6 @@ class TrainingInterrupted(Exception):
     def __init__(self, step: int, checkpoint: Path) -> None:
         super().__init__(f"interrupted at step {step}; checkpoint saved to {checkpoint}")
         self.step, self.checkpoint = step, checkpoint
-
-
-def seed_everything(seed: int) -> None:
-    """Seed torch (CPU and CUDA); data randomness is keyed separately by the sampler."""
-    torch.manual_seed(seed)
-
-
-def make_loader(
-    dataset: Dataset,
-    cfg: Config,
-    start_step: int,
-    device: torch.device,
-    dist_info: distributed.DistInfo = distributed.SINGLE,
-) -> DataLoader:
-    """An endless loader that starts at the sample a given step would see (this rank's share)."""
-    t, d = cfg.train, cfg.data
-    sampler = StepSampler(
-        len(dataset),
-        seed=t.seed,
-        start=start_step * t.batch_size,
-        rank=dist_info.rank,
-        world_size=dist_info.world_size,
-    )
-    return DataLoader(
-        dataset,
-        batch_size=t.batch_size,
-        sampler=sampler,
-        num_workers=d.num_workers,
-        pin_memory=device.type == "cuda",
-        drop_last=True,
-        persistent_workers=d.num_workers > 0,
-        # a private generator, so worker seeding never draws from the global RNG
-        generator=torch.Generator().manual_seed(t.seed),
-    )
-
-
-def sample_batch(method_cls: type[Method], cfg: Config, n: int) -> dict[str, Any] | None:
-    """A fixed batch for sample grids: the first n evaluation images (or training images)."""
-    try:
-        ds = method_cls.make_dataset(cfg, train=False)
-    except Exception as e:  # samples are a convenience; never stop training for them
-        log.warning("no sample grid images: %s", e)
-        return None
-    items = [ds[i] for i in range(min(n, len(ds)))]
-    if not items:
-        return None
-    # evaluation images may differ in size (e.g. SR test sets): keep those one batch can hold
-    items = [it for it in items if item_shapes(it) == item_shapes(items[0])]
-    return torch.utils.data.default_collate(items)
-
-
-def checkpoint_payload(
-    method: Method, cfg: Config, step: int, rank_rng: list[torch.Tensor] | None = None
-) -> dict[str, Any]:
-    """Everything a checkpoint holds (rank_rng: every process's RNG state in a parallel job)."""
-    rng = rng_state()
-    if rank_rng is not None:
-        rng["ranks"] = rank_rng
-    runtime = method.runtime
-    training = runtime.state_dict() if isinstance(runtime, TrainingRuntime) else None
-    return make_payload(
-        to_dict(cfg), step, method.state_dict(), training, method.extra_state(), rng
-    )
-
-
-def restore(method: Method, state: dict[str, Any]) -> None:
-    """Load a checkpoint's weights, optimizer state and the method's extra state."""
-    method.load_state_dict(state["model"])
-    runtime = method.runtime
-    if isinstance(runtime, TrainingRuntime):
-        runtime.load_state_dict(state)
-    method.load_extra_state(state.get("extra", {}))
-
-
-def build_method(
-    cfg: Config, device: torch.device, progress: Callable[[], float] | None = None
-) -> Method:
-    """A method built for training: its networks, then its optimizers under the speed plan.
-
-    `progress` (a time budget's clock) drives the linear LR schedule instead of the step count.
-    """
-    method = get_method(cfg.method)(cfg, device, training=True)
-    plan = resolve_speed(cfg.train, device, cfg.data.crop_size, method.compile_pays())
-    method.runtime = TrainingRuntime(method, cfg.train, plan, progress)
-    return apply_plan(method, plan)  # channels_last, compile
 
 
 class Trainer:
@@ -152,19 +80,24 @@ class Trainer:
         if self.clock.budgeted and self.dist.enabled:
             # every rank would read its own clock: LRs and the last step could differ
             raise ConfigError("train.time_budget does not work in a torchrun job yet; use steps")
+        t = cfg.train
+        self.rollbacks = RollbackBudget(t.on_nonfinite, t.rollback_lr_factor, t.max_rollbacks)
+        self._method: Method | None = None
 
     @classmethod
     def resume(
         cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, **kw: Any
     ) -> Trainer:
-        """A trainer continuing the run in `run_dir`; overrides (e.g. a new step total) apply."""
+        """A trainer continuing the run in `run_dir`; overrides (e.g. a new step total) apply.
+
+        Overrides that would change the weights (method, channels, architecture) are refused
+        with a list before anything is loaded into a network.
+        """
         run = RunDir(run_dir)
         ckpt = load_checkpoint(run.latest)
-        tree = ckpt["config"]
-        if overrides:
-            tree = merge(tree, overrides)
-        tree["out"] = str(run.root)
-        trainer = cls(config_from_dict(tree), **kw)
+        cfg = check_resume(run.root, ckpt, overrides or {})
+        scale_lr(ckpt, lr_ratio(ckpt["config"], cfg))  # saved schedules would undo a new train.lr
+        trainer = cls(cfg, **kw)
         trainer._resume_from = ckpt
         return trainer
 
@@ -194,6 +127,8 @@ class Trainer:
         In a parallel job every rank must call this at the same step (its RNG state is gathered);
         gather=False skips that, for saving on an interrupt that ranks may see at different steps.
         """
+        # never let NaN/Inf weights become latest.pt (every rank holds the same weights)
+        check_weights(method.state_dict(), step, self.cfg.train.lr)
         rank_rng = None
         if self.dist.enabled and gather:
             rank_rng = distributed.all_gather_tensor(torch.get_rng_state())
@@ -213,7 +148,11 @@ class Trainer:
     ) -> dict[str, Any]:
         # the best-so-far travels in every checkpoint, so a resume keeps it
         payload = checkpoint_payload(method, self.cfg, step, rank_rng)
-        payload |= {"best": self.best.state_dict(), "clock": self.clock.state_dict()}
+        payload |= {
+            "best": self.best.state_dict(),
+            "clock": self.clock.state_dict(),
+            "rollbacks": self.rollbacks.state_dict(),
+        }
         if self.ema is not None:
             payload["ema"] = self.ema.state_dict()
         return payload
@@ -228,7 +167,26 @@ class Trainer:
         self._stop_signal = signum
 
     def fit(self, method: Method | None = None) -> Path:
-        """Train to cfg.train.steps; returns the run folder."""
+        """Train to cfg.train.steps holding the run folder's lock; returns the run folder.
+
+        A NaN/Inf loss or weight raises NonFiniteError, or with train.on_nonfinite=rollback goes
+        back to latest.pt with a lower LR and continues (docs/robustness.md).
+        """
+        with RunLock(self.run.root, self.run.checkpoints, enabled=self.dist.is_main):
+            while True:
+                try:
+                    return self._fit_once(method)
+                except NonFiniteError as e:
+                    method = self._roll_back(e)
+
+    def _roll_back(self, error: NonFiniteError) -> Method:
+        """Make the next _fit_once restart from latest.pt with a lower LR (or re-raise)."""
+        self._resume_from = rollback_checkpoint(self.rollbacks, error, self.run.latest)
+        assert self._method is not None  # a NonFiniteError comes from a built method
+        return self._method
+
+    def _fit_once(self, method: Method | None = None) -> Path:
+        """Train to cfg.train.steps from the start or from _resume_from."""
         cfg, run = self.cfg, self.run
         main = self.dist.is_main
         self.clock.start()  # a time budget counts the whole call: building and data too
@@ -239,7 +197,7 @@ class Trainer:
             )
         if main:
             run.create()
-        method = method or self.build()
+        method = self._method = method or self.build()
         runtime = method.runtime
         if not isinstance(runtime, TrainingRuntime):
             raise TypeError("fit() needs a method built by Trainer.build()")
@@ -250,6 +208,7 @@ class Trainer:
             self._restore_rng(self._resume_from["rng"])
             self.best.load_state_dict(self._resume_from.get("best"))
             self.clock.load_state_dict(self._resume_from.get("clock"))
+            self.rollbacks.load_state_dict(self._resume_from.get("rollbacks"))
             if main:
                 run.truncate_metrics(start)
             log.info("resumed %s at step %d", run.root, start)
@@ -268,12 +227,18 @@ class Trainer:
             self.ema.load_state_dict(self._resume_from.get("ema"))
         if self.dist.enabled:
             runtime.distribute(method, [self.device.index] if self.device.type == "cuda" else None)
+        if self.clock.done() or (not self.clock.budgeted and start >= cfg.train.steps):
+            log.warning(
+                "nothing to do: %s is at step %d already (train.steps %d, or its time budget is "
+                "spent); give a larger --steps or --minutes to train on",
+                run.root,
+                start,
+                cfg.train.steps,
+            )
+            return run.root
         if main:
             write_yaml(run.config, to_dict(cfg))
             record_split(cfg, run.root)
-        if self.clock.done() or (not self.clock.budgeted and start >= cfg.train.steps):
-            log.info("nothing to do: the run is at step %d of %d", start, cfg.train.steps)
-            return run.root
 
         dataset = self.method_cls.make_dataset(cfg, train=True)
         fixed = sample_batch(self.method_cls, cfg, cfg.train.num_samples) if main else None
@@ -317,6 +282,7 @@ class Trainer:
             for step in range(start + 1, end + 1):
                 batch = next(batches)
                 losses = method.train_step(batch, step)
+                check_losses(losses, step, cfg.train.lr, across_ranks=self.dist.enabled)
                 self.clock.tick()  # before the LR step: the schedule reads the new estimate
                 runtime.end_step()
                 if self.ema is not None:
@@ -359,7 +325,11 @@ class Trainer:
             # the step counter names the last *completed* step only if train_step returned
             done = step if runtime.completed(step) else step - 1
             if done > saved_step:
-                self.save(method, done, gather=False)
+                try:
+                    self.save(method, done, gather=False)
+                except NonFiniteError as e:  # keep the last good checkpoint
+                    log.warning("%s; latest.pt stays at step %d", e, saved_step)
+                    done = saved_step
             raise TrainingInterrupted(done, run.latest) from None
         finally:
             sinks.close()
