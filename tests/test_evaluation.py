@@ -378,7 +378,9 @@ def test_periodic_eval_does_not_change_training(eval_run, paired_root, tmp_path)
 
     def losses(run: Path) -> list[dict]:
         return [
-            {k: v for k, v in r.items() if k != "images_per_s"} for r in records(run) if "g_l1" in r
+            {k: v for k, v in r.items() if k not in ("images_per_s", "elapsed_s")}
+            for r in records(run)
+            if "g_l1" in r
         ]
 
     assert len(losses(plain)) == 6 and losses(plain) == losses(eval_run)

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from pixmorph.cli import main as cli_main
-from pixmorph.data import synth
+from pixmorph.data import synth_scenes
 from pixmorph.data.palette import derive_palette, nearest_classes, palette_tensor
 from pixmorph.data.synth_flood import FLOOD_CLASSES, FLOOD_PALETTE, WATER, write_flood
 from pixmorph.errors import ConfigError
@@ -112,8 +112,10 @@ def tiny_tree(root: Path, out: Path, **model) -> dict:
 
 def test_aligned_labels_derive_the_synthetic_palette(paired_root, tmp_path):
     cfg = build_config(tiny_tree(paired_root, tmp_path))
-    assert sorted(map(tuple, cfg.model.palette)) == sorted(map(tuple, synth.LABEL_COLOURS.tolist()))
-    assert cfg.model.n_classes == len(synth.LABEL_COLOURS)
+    assert sorted(map(tuple, cfg.model.palette)) == sorted(
+        map(tuple, synth_scenes.LABEL_COLOURS.tolist())
+    )
+    assert cfg.model.n_classes == len(synth_scenes.LABEL_COLOURS)
     item = Segmentation.make_dataset(cfg, train=True)[0]
     assert item["a"].shape == (3, 32, 32) and item["labels"].shape == (32, 32)
     # "b" is the clean colour map of the classes (resizing went through one-hot maps)

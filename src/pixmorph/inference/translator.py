@@ -113,7 +113,9 @@ class Translator:
             y = y[:, :, top : top + h * s, left : left + w * s]
         elif tuple(y.shape[2:]) != (h * s, w * s):
             y = F.interpolate(y, size=(h * s, w * s), mode="bicubic", align_corners=False)
-        return y.clamp_(-1, 1)  # in place: y is this call's own tensor, and may be large
+        # in place: y is this call's own tensor, and may be large; a copy only when cut or
+        # channels_last
+        return y.clamp_(-1, 1).contiguous()
 
     def auto_tiling(self, x: Tensor, run: Callable[[Tensor], Tensor]) -> tuple[int, int]:
         """(tile, overlap) for x (B, C, H, W) under the memory budget; (0, 0): whole image."""
