@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,8 +30,15 @@ TINY = [
 
 
 def pixmorph(*args: str) -> subprocess.CompletedProcess:
+    # one thread per process in every run: torchrun gives its workers one thread unless told
+    # otherwise, and a run with another thread count sums convolutions in another order
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "pixmorph", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "pixmorph", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
 
 
