@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from torch import Tensor
@@ -47,6 +48,12 @@ def domain_folders(
             f"folders under the root, or set data.root_a and data.root_b{hint}"
         )
     return a, b
+
+
+def domains(batch: dict[str, Any], direction: str) -> tuple[Tensor, Tensor]:
+    """(domain A, domain B) images of a batch whose "a"/"b" follow `direction` (BtoA swaps)."""
+    a, b = batch["a"], batch["b"]
+    return (b, a) if direction == "BtoA" else (a, b)
 
 
 def has_domains(root: str | Path, split: str) -> bool:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pixmorph.config import Config
+from pixmorph.data.unaligned import domains
 from pixmorph.errors import ConfigError
 from pixmorph.losses.gan import GANMode, d_loss, g_loss, gradient_penalty
 from pixmorph.methods.base import (
@@ -214,14 +215,9 @@ class CycleGAN(Method):
             fake_a, rec_a = g_ba(torch.cat([real_b, fake_b])).split(n)
         return fake_b, rec_a, fake_a, g_ab(fake_a), idt_b, idt_a
 
-    def _domains(self, batch: Batch) -> tuple[Tensor, Tensor]:
-        """(real_a, real_b) of a batch whose a/b follow data.direction."""
-        a, b = batch["a"].to(self.device), batch["b"].to(self.device)
-        return (b, a) if self.cfg.data.direction == "BtoA" else (a, b)
-
     @torch.no_grad()
     def visuals(self, batch: Batch) -> list[Panel]:
-        real_a, real_b = self._domains(batch)
+        real_a, real_b = (x.to(self.device) for x in domains(batch, self.cfg.data.direction))
         fake_b = self.translate(real_a, "AtoB")
         fake_a = self.translate(real_b, "BtoA")
         return [

@@ -30,7 +30,7 @@ from torch.utils.data import Dataset
 from pixmorph.config import Config, ranged
 from pixmorph.data.flood import FloodDataset
 from pixmorph.data.load_options import LoadOptions
-from pixmorph.data.unaligned import domain_folders
+from pixmorph.data.unaligned import domain_folders, domains
 from pixmorph.errors import ConfigError
 from pixmorph.losses.munit import (
     domain_classifier_loss,
@@ -312,14 +312,9 @@ class MUNIT(Method):
         acc = right.item() / (logits_real.numel() + logits_sim.numel())
         return {"cls": loss_c.item(), "cls_acc": acc}
 
-    def _domains(self, batch: Batch) -> tuple[Tensor, Tensor]:
-        """(real_a, real_b) of a batch whose a/b follow data.direction."""
-        a, b = batch["a"].to(self.device), batch["b"].to(self.device)
-        return (b, a) if self.cfg.data.direction == "BtoA" else (a, b)
-
     @torch.no_grad()
     def visuals(self, batch: Batch) -> list[Panel]:
-        real_a, real_b = self._domains(batch)
+        real_a, real_b = (x.to(self.device) for x in domains(batch, self.cfg.data.direction))
         n, dim = real_a.shape[0], self.m.style_dim
         g = torch.Generator().manual_seed(0)  # the same styles in every grid: progress shows
         styles = [torch.randn(n, dim, generator=g).to(self.device) for _ in range(2)]
