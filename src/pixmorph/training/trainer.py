@@ -26,6 +26,7 @@ from pixmorph.methods.settings import config_from_dict
 from pixmorph.run_folder import RunDir
 from pixmorph.speed.plan import apply_plan, resolve_speed
 from pixmorph.training import distributed
+from pixmorph.training.calibration import BatchFn, first_batch, maybe_calibrate
 from pixmorph.training.held_out import BestTracker, HeldOutEval
 from pixmorph.training.logsinks import Sinks, open_sinks
 from pixmorph.training.runtime import TrainingRuntime
@@ -117,10 +118,14 @@ def restore(method: Method, state: dict[str, Any]) -> None:
     method.load_extra_state(state.get("extra", {}))
 
 
-def build_method(cfg: Config, device: torch.device) -> Method:
-    """A method built for training: its networks, then its optimizers under the speed plan."""
+def build_method(cfg: Config, device: torch.device, batch: BatchFn | None = None) -> Method:
+    """A method built for training: its networks, then its optimizers under the speed plan.
+
+    `batch`: gives one training batch, to calibrate the plan on (training/calibration.py).
+    """
     method = get_method(cfg.method)(cfg, device, training=True)
     plan = resolve_speed(cfg.train, device, cfg.data.crop_size, method.compile_pays())
+    plan = maybe_calibrate(method, cfg, plan, batch)
     method.runtime = TrainingRuntime(method, cfg.train, plan)
     return apply_plan(method, plan)  # channels_last, compile
 
@@ -158,7 +163,8 @@ class Trainer:
     def build(self) -> Method:
         """Seed, then build the method for training (every rank builds the same weights)."""
         seed_everything(self.cfg.train.seed)
-        return build_method(self.cfg, self.device)
+        batch = None if self.dist.enabled else lambda: first_batch(self.method_cls, self.cfg)
+        return build_method(self.cfg, self.device, batch)
 
     def _restore_rng(self, rng: dict[str, Any]) -> None:
         ranks = rng.get("ranks")
