@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import select
 import signal
@@ -10,6 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+from conftest import tiny_config
+
+from pixmorph.training.calibration import first_batch
+from pixmorph.training.trainer import build_method
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -47,3 +53,23 @@ def test_the_first_line_names_the_cpu_and_arrives_through_a_pipe_at_once(script,
     assert first.startswith("CPU: "), first
     assert "flags" in first and "torch" in first
     assert still_running
+
+
+def test_step_parts_split_a_step_by_network_and_optimizer(paired_root, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    step_parts = importlib.import_module("step_parts")
+    cfg = tiny_config(paired_root, tmp_path, train={"batch_size": 1, "precision": "fp32"})
+    method = build_method(cfg, torch.device("cpu"))
+    batch = first_batch(type(method), cfg)
+    parts = step_parts.StepParts(method)
+    logged: list[dict] = []
+    seconds = parts.measure(lambda: method.train_step(batch, 1), logged.append)
+    nets = set(method.runtime.optimizers)  # pix2pix: g and d, each its own optimizer
+    expected = {f"{part} {n}" for part in ("forward", "backward", "optimizer") for n in nets}
+    assert expected <= set(seconds), seconds
+    assert all(seconds[k] > 0 for k in expected)
+    assert logged and "step" in logged[0] and len(logged[0]) > 1  # the losses went to the log
+    read = step_parts.data_timer(cfg, method, 32)
+    assert read() > 0
+    table = step_parts.parts_table({"x": [seconds, seconds]})
+    assert table[0].split()[:2] == ["setting", "forward"] and table[1].startswith("x")
