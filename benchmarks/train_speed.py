@@ -33,8 +33,10 @@ pixmorph's allocator setting alone. `fastest` is pixmorph's default (every speed
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,6 +197,21 @@ def step_flops(case: Case, device: str) -> int:
     return count_flops(lambda: method.train_step(batch, 0))
 
 
+def calibrate_first(case: Case, names: list[str], args: argparse.Namespace) -> None:
+    """Calibrate the settings that may, one at a time here, so the workers (which start
+    together) read the cached choice instead of timing candidates side by side."""
+    for name in names:
+        setting = dict(SETTINGS[name])
+        if setting.get("calibrate", "auto") is False or name.startswith("baseline"):
+            continue
+        if name == "fastest" and (args.compile or args.quick):
+            setting["compile"] = False  # the workers' own compile does not change the choice
+        t0 = time.perf_counter()
+        origin = build(case, setting, args.device).runtime.plan.origin
+        print(f"  {name}: {origin} ({time.perf_counter() - t0:.0f} s)")
+        gc.collect()
+
+
 def run_case(
     name: str, names: list[str], args: argparse.Namespace, peak_fp32: float, peak_bf16: float
 ) -> None:
@@ -203,6 +220,7 @@ def run_case(
     stand_in = "" if case.method in METHODS else " (CycleGAN-shaped stand-in)"
     print(f"\n{name}: counting FLOPs, starting {len(names)} workers ({', '.join(names)})")
     flops = step_flops(case, args.device)
+    calibrate_first(case, names, args)
     options = ["--device", args.device, "--threads", str(args.threads)]
     options += [f for f in ("--compile", "--quick", "--parts") if getattr(args, f[2:])]
     workers = {s: [name, s] for s in names}
