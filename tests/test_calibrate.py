@@ -205,3 +205,9 @@ def test_the_start_up_line_says_how_the_plan_was_chosen(caplog):
         apply_plan(net, SpeedPlan(small_maps=True, origin="small_maps calibrated on X, cached"))
     assert "small_maps True" in caplog.text
     assert "(small_maps calibrated on X, cached)" in caplog.text
+
+
+def test_a_near_tie_keeps_the_rules_value():
+    assert calibrate.fastest({"rule": 1.0, "other": 0.99}) == "rule"
+    assert calibrate.fastest({"rule": 1.0, "other": 0.9}) == "other"
+    assert calibrate.fastest({"rule": 0.5, "other": 0.9}) == "rule"

@@ -102,6 +102,8 @@ def calibrate_plan(
             values = candidates(getattr(cfg.train, name), name, device)
             if len(values) < 2:
                 continue
+            # the rule's value first: it stays unless another is clearly faster (MARGIN)
+            values.sort(key=lambda v: v != getattr(plan, name))
             base = {**workload, "plan": dataclasses.asdict(plan)}
             key = cache_key(cpu, {**base, "setting": name})
             steps = {
