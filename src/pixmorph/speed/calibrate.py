@@ -33,7 +33,7 @@ ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16",
 MEASURED_CLASSES = {"avx512_bf16": "AMD Zen 4 (AVX512-BF16, no AMX)"}
 
 # A run calibrates (train.calibrate=auto) only from this many steps on: calibration takes
-# ~5-20 training steps' time once per machine and size, under 2 % of such a run.
+# about 30 training steps' time, once per machine and size.
 CALIBRATE_MIN_STEPS = 1000
 CACHE_NAME = "speed_calibration.json"
 
