@@ -7,8 +7,8 @@ python benchmarks/train_speed.py --cases pix2pix_128 --settings baseline,fp32_fu
 python benchmarks/train_speed.py --cases pix2pix_256 --settings baseline,fp32_rules,fp32_auto --parts
 python benchmarks/train_speed.py --isa avx2 --compare    # torch's AVX2 kernels, as on a Zen 3
 
-Time on the 2-core benchmark CPU (idle, warm calibration cache): `--compare --quick` about 3
-minutes, `--compare` about 6 (the fastest CycleGAN compiles in its warm-up: 1-3 minutes more
+Time on the 2-core benchmark CPU (idle, warm calibration cache; estimated from its measured
+step times, not yet timed whole on a quiet machine): `--compare --quick` about 3 minutes, `--compare` about 6 (the fastest CycleGAN compiles in its warm-up: 1-3 minutes more
 with a cold compile cache); a CPU class whose settings were not measured calibrates `fastest`
 and `fp32_auto` once per machine and size (about a minute per case, cached). Progress is
 printed as each round of steps completes, flushed also into a pipe or a file.
