@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from pixmorph.speed.calibrate import read_cpu_info
+
 
 @dataclass
 class Timing:
@@ -24,6 +26,7 @@ class Timing:
 
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    parts: list[dict[str, float]] = field(default_factory=list)  # seconds per part of a call
 
     @property
     def median(self) -> float:
@@ -36,6 +39,25 @@ class Timing:
     @property
     def cpu_median(self) -> float:
         return statistics.median(self.cpu)
+
+
+def machine_line() -> str:
+    """The CPU's model, class and instruction-set flags, torch, threads and load, for a header."""
+    cpu = read_cpu_info()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    cap = os.environ.get("ATEN_CPU_CAPABILITY")
+    capped = f" (kernels capped to {cap})" if cap else ""
+    return (
+        f"CPU: {cpu.model}, class {cpu.cpu_class}{capped}; flags {' '.join(cpu.isa) or 'none'}; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; load average {load:.2f}"
+    )
+
+
+def line_buffered() -> None:
+    """Flush every printed line, also when stdout is a pipe or a file."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure:
+        reconfigure(line_buffering=True)
 
 
 def sync(device: torch.device) -> None:
@@ -132,26 +154,39 @@ SETTLE_SECONDS = 0.3
 
 
 def serve(call: Callable[[int], object], info: dict, finish: Callable[[], dict]) -> None:
-    """Worker side: announce `info`, then time `call` on each request; `finish` adds results."""
+    """Worker side: announce `info`, then time `call` on each request; `finish` adds results.
+
+    A call that returns a dict (seconds per part of the call) has it passed on as `parts`.
+    """
     device = torch.device("cpu")
     print(json.dumps({"ready": info}), flush=True)
     for i, line in enumerate(sys.stdin):
         if line.strip() != "step":
             break
         c0, t0 = time.process_time(), time.perf_counter()
-        call(i)
+        parts = call(i)
         sync(device)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        print(json.dumps({"wall": wall, "cpu": cpu}), flush=True)
+        reply = {"wall": wall, "cpu": cpu}
+        if isinstance(parts, dict):
+            reply["parts"] = parts
+        print(json.dumps(reply), flush=True)
     print(json.dumps({"done": finish()}), flush=True)
 
 
 def interleaved_workers(
-    script: str, workers: dict[str, list[str]], options: list[str], repeats: int, warmup: int
+    script: str,
+    workers: dict[str, list[str]],
+    options: list[str],
+    repeats: int,
+    warmup: int,
+    progress: Callable[[str], None] | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[dict[str, Timing], dict[str, dict], dict[str, dict]]:
     """Time one worker per entry of `workers` round-robin; returns timings, infos, results.
 
-    Each runs `python script --worker *args *options`, where args are its entry's value.
+    Each runs `python script --worker *args *options`, where args are its entry's value, with
+    `env` added to its environment. `progress` gets one line per round as it completes.
     """
     procs = {
         name: subprocess.Popen(
@@ -159,12 +194,18 @@ def interleaved_workers(
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env={**os.environ, **(env or {})},
         )
         for name, args in workers.items()
     }
     infos = {name: _reply(p, name)["ready"] for name, p in procs.items()}
+    if progress:
+        progress(
+            "workers ready: " + ", ".join(f"{n} ({i.get('plan', '')})" for n, i in infos.items())
+        )
     out = {name: Timing() for name in procs}
     for i in range(warmup + repeats):
+        done = []
         for name, p in procs.items():
             # the worker that ran last may still spin its OpenMP threads for a while after its
             # call (libgomp's active wait); on a 2-core machine they would slow this call
@@ -175,6 +216,12 @@ def interleaved_workers(
             if i >= warmup:
                 out[name].wall.append(r["wall"])
                 out[name].cpu.append(r["cpu"])
+                if "parts" in r:
+                    out[name].parts.append(r["parts"])
+            done.append(f"{name} {r['wall']:.3f} s")
+        if progress:
+            what = "warm-up" if i < warmup else f"step {i - warmup + 1}/{repeats}"
+            progress(f"{what}: " + ", ".join(done))
     results = {}
     for name, p in procs.items():
         p.stdin.write("done\n")

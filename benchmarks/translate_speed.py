@@ -27,7 +27,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from measure import count_flops, interleaved_workers, matmul_peak, serve
+from measure import (
+    count_flops,
+    interleaved_workers,
+    line_buffered,
+    machine_line,
+    matmul_peak,
+    serve,
+)
 
 from pixmorph.device import autocast
 from pixmorph.inference.translator import Translator
@@ -149,6 +156,8 @@ def main() -> None:
     if args.worker:
         worker(*args.worker, args.size)
         return
+    line_buffered()
+    print(machine_line())
     peak_fp32, peak_bf16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "

@@ -113,7 +113,9 @@ def test_time_budgeted_resume_continues_the_remaining_budget(paired_root, tmp_pa
     wall = time.perf_counter() - t0
     records = _records(run)
     assert records[-1]["step"] > first["step"]
-    assert 1.5 * 0.8 <= wall <= 1.5 * 1.2  # only the remaining 1.5 s
+    # only the remaining 1.5 s ran (the run's own clock says so below); the wall time adds
+    # building and loading, which a loaded machine stretches, so it is bounded loosely
+    assert 1.5 * 0.8 <= wall < 3.0 * 0.9
     assert records[-1]["elapsed_s"] == pytest.approx(3.0, rel=0.1)
 
 

@@ -96,6 +96,8 @@ class TrainConfig:
     adam: AdamImpl = "auto"  # auto: fused where the device has it, else foreach
     small_maps: bool | Literal["auto"] = "auto"  # auto: on CPU, convs on <=8x8 maps as matmul
     allocator: Allocator = "auto"  # auto: reuse freed host memory (glibc, CPU); system: leave it
+    calibrate: bool | Literal["auto"] = "auto"  # auto: time unmeasured CPUs' auto settings in
+    # runs of 1000+ steps, once per machine and size (docs/speed.md)
     log_every: int = ranged(10, 1)
     sample_every: int = ranged(200, 0)  # 0: no sample grids
     checkpoint_every: int = ranged(500, 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 
 import torch
 
@@ -28,6 +29,8 @@ def pick_device(name: str = "auto") -> torch.device:
 
 def cpu_has_native_bf16() -> bool:
     """True when the CPU computes bf16 in hardware (AVX512-BF16 or AMX), not by emulation."""
+    if os.environ.get("ATEN_CPU_CAPABILITY", "").lower() in ("avx2", "default"):
+        return False  # torch was told to run kernels without those instructions
     try:
         flags = open("/proc/cpuinfo").read()
     except OSError:

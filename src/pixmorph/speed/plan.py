@@ -36,6 +36,7 @@ class SpeedPlan:
     adam: str = "foreach"  # fused | foreach | loop
     small_maps: bool = False  # convolutions on small maps as one matmul (smallconv.py)
     allocator: str = "system"  # reuse | system (allocator.py)
+    origin: str = "rules"  # how the `auto` values were chosen (calibrate.py), for the log
 
 
 # torch.compile costs 1-3 minutes at the first step and saves ~0.2 s of a ~1.9 s CycleGAN step
@@ -255,13 +256,15 @@ def networks(model: nn.Module) -> dict[str, nn.Module]:
 def apply_plan(model: nn.Module, plan: SpeedPlan) -> nn.Module:
     """Apply channels_last and compile to every sub-network of a method; returns model."""
     log.info(
-        "speed: precision %s, channels_last %s, compile %s, adam %s, small_maps %s, allocator %s",
+        "speed: precision %s, channels_last %s, compile %s, adam %s, small_maps %s, allocator %s"
+        " (%s)",
         plan.precision,
         plan.channels_last,
         plan.compile,
         plan.adam,
         plan.small_maps,
         plan.allocator,
+        plan.origin,
     )
     if plan.allocator == "reuse":
         reuse_freed_memory()

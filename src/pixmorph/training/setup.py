@@ -18,6 +18,7 @@ from pixmorph.methods.base import Method
 from pixmorph.methods.registry import get_method
 from pixmorph.speed.plan import apply_plan, resolve_speed
 from pixmorph.training import distributed
+from pixmorph.training.calibration import BatchFn, maybe_calibrate
 from pixmorph.training.resume_check import check_state_fits
 from pixmorph.training.runtime import TrainingRuntime
 
@@ -98,13 +99,19 @@ def restore(method: Method, state: dict[str, Any]) -> None:
 
 
 def build_method(
-    cfg: Config, device: torch.device, progress: Callable[[], float] | None = None
+    cfg: Config,
+    device: torch.device,
+    *,
+    progress: Callable[[], float] | None = None,
+    batch: BatchFn | None = None,
 ) -> Method:
     """A method built for training: its networks, then its optimizers under the speed plan.
 
     `progress` (a time budget's clock) drives the linear LR schedule instead of the step count.
+    `batch` gives one training batch, to calibrate the plan on (training/calibration.py).
     """
     method = get_method(cfg.method)(cfg, device, training=True)
     plan = resolve_speed(cfg.train, device, cfg.data.crop_size, method.compile_pays())
+    plan = maybe_calibrate(method, cfg, plan, batch)
     method.runtime = TrainingRuntime(method, cfg.train, plan, progress)
     return apply_plan(method, plan)  # channels_last, compile

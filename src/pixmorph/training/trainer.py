@@ -24,6 +24,7 @@ from pixmorph.methods.registry import get_method
 from pixmorph.run_folder import RunDir
 from pixmorph.training import distributed
 from pixmorph.training.budget import RunClock
+from pixmorph.training.calibration import first_batch
 from pixmorph.training.ema import GeneratorEMA, averaged, build_ema
 from pixmorph.training.held_out import BestTracker
 from pixmorph.training.lock import RunLock
@@ -107,7 +108,8 @@ class Trainer:
         """Seed, then build the method for training (every rank builds the same weights)."""
         seed_everything(self.cfg.train.seed)
         budget = self.clock.progress if self.clock.budgeted else None
-        return build_method(self.cfg, self.device, budget)
+        batch = None if self.dist.enabled else lambda: first_batch(self.method_cls, self.cfg)
+        return build_method(self.cfg, self.device, progress=budget, batch=batch)
 
     def _restore_rng(self, rng: dict[str, Any]) -> None:
         ranks = rng.get("ranks")
