@@ -97,6 +97,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "fp32_auto": {"precision": "fp32"},
     "fp32_rules": {"precision": "fp32", "calibrate": False},
     "fastest": {},  # every speed setting on auto (plus compile with --compile)
+    "fastest_eager": {"compile": False},  # auto, never compiled (short runs, 1-thread timings)
 }
 # kernel caps for --isa: torch's own kernels, oneDNN's and MKL's
 ISA_ENV = {
@@ -125,6 +126,11 @@ CASES: dict[str, Case] = {
     "cyclegan_64": Case("cyclegan", 64, {"generator": {"arch": "resnet_9blocks"}}),
     "cyclegan_128": Case("cyclegan", 128, {"generator": {"arch": "resnet_9blocks"}}),
     "cyclegan_256": Case("cyclegan", 256, {"generator": {"arch": "resnet_9blocks"}}),
+    # CUT and FastCUT: the published generator and PatchNCE defaults of each method
+    "cut_128": Case("cut", 128, {"generator": {"arch": "resnet_9blocks"}}),
+    "cut_256": Case("cut", 256, {"generator": {"arch": "resnet_9blocks"}}),
+    "fastcut_128": Case("fastcut", 128, {"generator": {"arch": "resnet_9blocks"}}),
+    "fastcut_256": Case("fastcut", 256, {"generator": {"arch": "resnet_9blocks"}}),
 }
 COMPARE_CASES = ("pix2pix_256", "cyclegan_128")
 

@@ -218,3 +218,16 @@ def test_masked_cycle_run_floods_the_masked_region(flood: Path, tmp_path: Path):
     # stable margin at this size (0.58 vs 0.54 L1 here; other seeds the other way round).
     _, gap_on = _flood_run(flood, tmp_path / "on", 30, recon_x_cyc_w=12.0, masked_cycle=True)
     assert gap_on < 0.75 * gap_start, (gap_on, gap_start)  # the water region moved towards B
+
+
+def test_adaptation_step_runs_under_bf16_autocast(flood: Path, tmp_path: Path):
+    """The classifier sees bf16 content codes under autocast (it once ran outside: dtype error)."""
+    t = tree(flood, tmp_path / "run", batch=2, adv_w=6.0, cls_dim=8)
+    t["train"]["precision"] = "bf16"
+    cfg = build_config(t)
+    seed_everything(0)
+    method = build_method(cfg, CPU)
+    batch = next(iter(make_loader(method.make_dataset(cfg, True), cfg, 0, CPU)))
+    out = method.train_step(batch, 1)
+    assert torch.isfinite(torch.tensor(out["adv_content"])) and out["adv_content"] >= 0.0
+    assert 0.0 <= out["cls_acc"] <= 1.0

@@ -258,10 +258,12 @@ class MUNIT(Method):
         if m.semantic_w > 0:
             losses["semantic_a"] = self._semantic(real_a, fake_b, mask_a)
         if m.adv_w > 0:
+            set_requires_grad(self.cls, False)
+            # Under autocast like the encoder: c_a is bf16 there, the classifier's weights fp32.
             with self.autocast():
                 c_sim = gen_a.enc_content(batch["sim"].to(self.device, non_blocking=True))
-            set_requires_grad(self.cls, False)
-            losses["adv_content"] = domain_confusion(self.cls(c_a).float(), self.cls(c_sim).float())
+                logits_real, logits_sim = self.cls(c_a), self.cls(c_sim)
+            losses["adv_content"] = domain_confusion(logits_real.float(), logits_sim.float())
         weights = {"gan": m.gan_w, "recon_x": m.recon_x_w, "recon_s": m.recon_s_w}
         weights |= {"recon_c": m.recon_c_w, "cyc": m.recon_x_cyc_w, "keep": m.lambda_keep}
         weights |= {"semantic": m.semantic_w, "adv": m.adv_w}
