@@ -243,6 +243,16 @@ def flood16(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: the measured values below were taken so (reduction order differs
+    with the thread count), and steps this small are faster without a thread pool."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _train16(root: Path, out: Path, seed: int, steps: int, **model) -> MUNIT:
     """A 16-px MUNIT trained `steps` steps at batch 2; one discriminator scale of 2 layers."""
     small = {"dim": 8, "mlp_dim": 16, "n_res": 1, "dis_dim": 8, "num_scales": 1, "dis_layers": 2}
@@ -267,6 +277,7 @@ def _train16(root: Path, out: Path, seed: int, steps: int, **model) -> MUNIT:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
 def test_masked_cycle_preserves_the_scene_outside_the_mask(flood16: Path, tmp_path: Path):
     """Masked cycle (recon_x_cyc_w 12) against the same run with no cycle term (weight 0)."""
     test_a = _load(flood16, "testA")
@@ -286,6 +297,7 @@ def test_masked_cycle_preserves_the_scene_outside_the_mask(flood16: Path, tmp_pa
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
 def test_adaptation_pushes_the_classifier_towards_chance(flood16: Path, tmp_path: Path):
     """adv_w 30 against adv_w 1e-6 (the classifier trains alike, the encoder ignores it)."""
     held = tmp_path / "held"  # other scenes: real dry streets and simulated ones
