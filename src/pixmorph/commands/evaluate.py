@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from pixmorph.evaluation.fid import Realism, evaluate_unpaired, folder_images, u
 from pixmorph.evaluation.flood import evaluate_flood, flood_files, flood_line
 from pixmorph.evaluation.inception_weights import build_feature_net
 from pixmorph.evaluation.paired import evaluate_paired
+from pixmorph.evaluation.summary import write_summary
 from pixmorph.inference.generation import generates
 from pixmorph.inference.loading import load_generator
 from pixmorph.inference.styles import require_multimodal
@@ -273,5 +273,4 @@ def add_diversity(
         d = diversity(translator, images, net, args.styles, args.seed, progress.update)
     print(diversity_line(d))
     summary["diversity"] = d
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+    write_summary(summary, out)

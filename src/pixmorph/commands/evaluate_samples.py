@@ -11,8 +11,9 @@ from pixmorph.commands.console import bar
 from pixmorph.data.folders import train_folder
 from pixmorph.errors import ConfigError
 from pixmorph.evaluation.fid import Realism
-from pixmorph.evaluation.generative import evaluate_sampler, headline, write_summary
+from pixmorph.evaluation.generative import evaluate_sampler, headline
 from pixmorph.evaluation.inception_weights import build_feature_net
+from pixmorph.evaluation.summary import write_summary
 from pixmorph.inference.generation import load_sampler
 from pixmorph.methods.registry import get_method
 

@@ -8,6 +8,7 @@ import logging
 import os
 from typing import Any
 
+from pixmorph.commands.inference_args import add_device_flags
 from pixmorph.errors import ConfigError
 from pixmorph.serving.limits import Limits
 from pixmorph.serving.models import load_served
@@ -41,13 +42,7 @@ def add_parser(sub: Any) -> None:
         help="translate inputs larger than this many px in tiles (bounded memory, progress per "
         "tile); 0: whole images; default: the model's own",
     )
-    p.add_argument("--device", default="auto")
-    p.add_argument(
-        "--precision",
-        choices=["auto", "fp32", "bf16", "fp16"],
-        default="auto",
-        help="auto: bf16 where the CPU/GPU runs it natively, else fp32",
-    )
+    add_device_flags(p)
     p.set_defaults(run=run)
 
 

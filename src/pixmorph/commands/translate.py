@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pixmorph.commands.console import bar
+from pixmorph.commands.inference_args import add_device_flags
 from pixmorph.commands.reference_args import add_reference_flags
 from pixmorph.data.images import (
     IMAGE_EXTENSIONS,
@@ -58,13 +59,7 @@ def add_parser(sub: Any) -> None:
         "0: whole images; default: the model's own (super-resolution: 128)",
     )
     p.add_argument("--overlap", type=int, help="px shared by neighbouring tiles (default: model's)")
-    p.add_argument("--device", default="auto")
-    p.add_argument(
-        "--precision",
-        choices=["auto", "fp32", "bf16", "fp16"],
-        default="auto",
-        help="auto: bf16 where the CPU/GPU runs it natively, else fp32",
-    )
+    add_device_flags(p)
     p.add_argument(
         "--compile",
         action="store_true",

@@ -7,7 +7,6 @@ against targets).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pixmorph.data.images import list_images, open_image, save_image, to_tensor
 from pixmorph.errors import DataError
 from pixmorph.evaluation.inception_weights import FeatureNet
 from pixmorph.evaluation.page import render_unpaired
+from pixmorph.evaluation.summary import write_summary
 from pixmorph.inference.translator import Translator, translate
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,6 @@ def evaluate_unpaired(
         "direction": translator.direction or translator.config.data.direction,
     }
     if out:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+        write_summary(summary, out)
         (out / "index.html").write_text(render_unpaired(summary, save_images))
     return summary

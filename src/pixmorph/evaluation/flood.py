@@ -22,7 +22,6 @@ must beat on the water figures.
 from __future__ import annotations
 
 import html
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +35,7 @@ from torch import Tensor, nn
 from pixmorph.data.images import list_images, open_image, save_image, to_tensor
 from pixmorph.errors import ConfigError, DataError
 from pixmorph.evaluation.page import SORT_JS, STYLE
+from pixmorph.evaluation.summary import write_summary
 from pixmorph.inference.translator import Translator, translate
 
 SSIM_WINDOW, SSIM_SIGMA = 11, 1.5
@@ -192,8 +192,7 @@ def evaluate_flood(
         "direction": translator.direction or translator.config.data.direction,
     }
     if out:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+        write_summary(summary, out)
         (out / "index.html").write_text(render_flood(summary, save_images))
     return summary
 

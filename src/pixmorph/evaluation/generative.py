@@ -7,9 +7,7 @@ evaluation is repeatable and two checkpoints are compared on the same z.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,12 +71,3 @@ def evaluate_sampler(
 def headline(scores: dict[str, Any]) -> dict[str, float]:
     """The figures worth a curve: fid, kid, precision, recall (those computed)."""
     return {k: float(scores[k]) for k in ("fid", "kid", "precision", "recall") if k in scores}
-
-
-def write_summary(summary: dict[str, Any], out: str | Path) -> Path:
-    """RUN/eval_samples/metrics.json, whose `mean` the report and the server show."""
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "metrics.json"
-    path.write_text(json.dumps(summary, indent=2))
-    return path

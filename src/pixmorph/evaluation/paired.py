@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from pixmorph.data.images import preview, save_image
 from pixmorph.errors import DataError
 from pixmorph.evaluation.fid import Realism
 from pixmorph.evaluation.page import render_paired
+from pixmorph.evaluation.summary import write_summary
 from pixmorph.inference.translator import Translator
 from pixmorph.methods.base import Baseline
 
@@ -119,7 +119,7 @@ def evaluate_paired(
     if realism:
         summary["realism"] = realism.scores(np.concatenate(fakes), np.concatenate(reals))
     if out:
-        (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+        write_summary(summary, out)
         (out / "index.html").write_text(render_paired(summary, save_images))
     return summary
 
