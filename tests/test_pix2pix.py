@@ -60,13 +60,18 @@ def _losses(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_resume_after_a_crash_is_exact(paired_root, tmp_path, monkeypatch):
+SPECTRAL = {"gan_mode": "hinge", "discriminator": {"norm": "none", "spectral_norm": True}}
+
+
+@pytest.mark.parametrize("model", [{}, SPECTRAL], ids=["default", "hinge_spectral_norm"])
+def test_resume_after_a_crash_is_exact(paired_root, tmp_path, monkeypatch, model):
     # dropout, random crops and flips are all in play: a run that crashes at step 5 (last
-    # checkpoint at 3) and is resumed must match an uninterrupted run step for step
+    # checkpoint at 3) and is resumed must match an uninterrupted run step for step (with
+    # spectral norm, its power-iteration vectors must come back too)
     from pixmorph.methods.pix2pix import Pix2Pix
 
     common = {"steps": 6, "log_every": 1, "checkpoint_every": 3, "sample_every": 0}
-    Trainer(tiny_config(paired_root, tmp_path / "a", train=common)).fit()
+    Trainer(tiny_config(paired_root, tmp_path / "a", train=common, model=model)).fit()
 
     real_step = Pix2Pix.train_step
 
@@ -77,7 +82,7 @@ def test_resume_after_a_crash_is_exact(paired_root, tmp_path, monkeypatch):
 
     monkeypatch.setattr(Pix2Pix, "train_step", crash_at_5)
     with pytest.raises(RuntimeError, match="power cut"):
-        Trainer(tiny_config(paired_root, tmp_path / "b", train=common)).fit()
+        Trainer(tiny_config(paired_root, tmp_path / "b", train=common, model=model)).fit()
     monkeypatch.setattr(Pix2Pix, "train_step", real_step)
     Trainer.resume(tmp_path / "b").fit()
 
@@ -90,6 +95,7 @@ def test_resume_after_a_crash_is_exact(paired_root, tmp_path, monkeypatch):
     wb = torch.load(tmp_path / "b/checkpoints/latest.pt", weights_only=True)["model"]
     assert wa.keys() == wb.keys()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert any("parametrizations" in k for k in wa) == bool(model)
 
 
 def test_resume_with_a_new_step_total(paired_root, tmp_path):

@@ -115,3 +115,41 @@ def test_discriminator_pool_is_identity_at_input_size(input_size: int) -> None:
 def test_discriminator_rejects_input_size_not_multiple_of_16(input_size: int) -> None:
     with pytest.raises(ValueError, match="multiple of 16"):
         SRDiscriminator(input_size=input_size)
+
+
+def test_lightweight_options_param_count_and_layers() -> None:
+    # no BN (conv biases instead), one conv to 3*4*4 channels + PixelShuffle(4), no 9x9 tail
+    f, prelu = 32, 1
+    net = SRResNet(3, 3, 4, f, 2, batch_norm=False, upsample="direct", bicubic_skip=True)
+    head = conv(3, f, 9) + prelu
+    body = 2 * (2 * conv(f, f, 3) + prelu) + conv(f, f, 3)
+    up = conv(f, 3 * 16, 3)
+    assert n_params(net) == head + body + up
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+    shuffles = [m for m in net.modules() if isinstance(m, nn.PixelShuffle)]
+    assert [m.upscale_factor for m in shuffles] == [4]
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4, 8])
+def test_direct_upsampler_shapes(scale: int) -> None:
+    net = SRResNet(3, 3, scale, 8, 1, batch_norm=False, upsample="direct")
+    assert net(torch.randn(2, 3, 9, 14)).shape == (2, 3, 9 * scale, 14 * scale)
+
+
+def test_bicubic_skip_makes_a_silent_net_a_bicubic_upscaler() -> None:
+    torch.manual_seed(0)
+    net = SRResNet(3, 3, 4, 8, 1, batch_norm=False, upsample="direct", bicubic_skip=True)
+    last = net.upsample[0]
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    x = torch.rand(1, 3, 12, 10) * 2 - 1
+    bicubic = torch.nn.functional.interpolate(x, size=(48, 40), mode="bicubic")
+    assert torch.allclose(net(x), bicubic, atol=1e-6)
+    with torch.no_grad():  # and the residual is added on top of it, not instead
+        last.bias.fill_(0.1)
+    assert torch.allclose(net(x), bicubic + 0.1, atol=1e-5)
+
+
+def test_unknown_upsampler_is_refused() -> None:
+    with pytest.raises(ValueError, match="upsample"):
+        SRResNet(upsample="deconv")

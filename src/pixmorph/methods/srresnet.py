@@ -28,6 +28,12 @@ class SRResNetConfig:
     n_feats: int = 64
     n_blocks: int = 16
     pixel_loss: Literal["mse", "l1"] = "mse"
+    # off the published path, for short CPU budgets (docs/quality.md): batch norm in the blocks
+    # (off: EDSR-style plain residual blocks), the upsampler ("stages" or "direct", see
+    # nets/srresnet.py) and a bicubic skip (the net then learns only the residual)
+    batch_norm: bool = True
+    upsample: Literal["stages", "direct"] = "stages"
+    bicubic_skip: bool = False
     # inference: LR inputs larger than `tile` px run in overlapping tiles (bounded memory)
     tile: int = 128
     tile_overlap: int = 32
@@ -136,7 +142,16 @@ class SRResNetMethod(Method):
         m = cfg.model
         self.m = m
         ch = cfg.data.in_channels
-        self.g = SRResNet(ch, ch, m.scale, m.n_feats, m.n_blocks).to(device)
+        self.g = SRResNet(
+            ch,
+            ch,
+            m.scale,
+            m.n_feats,
+            m.n_blocks,
+            batch_norm=m.batch_norm,
+            upsample=m.upsample,
+            bicubic_skip=m.bicubic_skip,
+        ).to(device)
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
         return {"g": OptimizerSpec(self.g.parameters())}

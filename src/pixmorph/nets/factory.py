@@ -48,6 +48,16 @@ class DiscriminatorConfig:
     n_layers: int = 3
     norm: Norm = "batch"
     init_gain: float = 0.02
+    # spectral normalisation of every conv weight (Miyato et al. 2018); usually with norm=none
+    spectral_norm: bool = False
+
+
+def with_spectral_norm(net: nn.Module) -> nn.Module:
+    """Divide every conv weight by its largest singular value (one power iteration a call)."""
+    for module in list(net.modules()):
+        if isinstance(module, nn.Conv2d):
+            nn.utils.parametrizations.spectral_norm(module)
+    return net
 
 
 def size_multiple(arch: str) -> int:
@@ -102,4 +112,5 @@ def build_discriminator(spec: DiscriminatorConfig, in_ch: int) -> nn.Module:
         net: nn.Module = PatchDiscriminator(in_ch, spec.ndf, spec.n_layers, spec.norm)
     else:
         net = PixelDiscriminator(in_ch, spec.ndf, spec.norm)
-    return init_weights(net, spec.init_gain)
+    net = init_weights(net, spec.init_gain)
+    return with_spectral_norm(net) if spec.spectral_norm else net

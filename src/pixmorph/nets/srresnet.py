@@ -4,28 +4,43 @@ from __future__ import annotations
 
 import math
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 # Sub-pixel stages per scale: x2, x4, x8 chain PixelShuffle(2); x3 is one PixelShuffle(3).
 SCALES = (2, 3, 4, 8)
+# "stages": the published conv+PixelShuffle(2) stages and 9x9 tail; "direct": one conv at the LR
+# size to out_ch*scale^2 channels and one PixelShuffle(scale), as lightweight SR nets do
+UPSAMPLERS = ("stages", "direct")
+
+
+def conv_norm(n_feats: int, batch_norm: bool) -> list[nn.Module]:
+    """A 3x3 conv, followed by batch norm when asked (then without a bias: BN removes it)."""
+    conv = nn.Conv2d(n_feats, n_feats, 3, padding=1, bias=not batch_norm)
+    return [conv, nn.BatchNorm2d(n_feats)] if batch_norm else [conv]
 
 
 class SRResidualBlock(nn.Module):
-    """conv3x3-BN-PReLU-conv3x3-BN with an identity skip."""
+    """conv3x3-BN-PReLU-conv3x3-BN with an identity skip (BN left out when `batch_norm` is off)."""
 
-    def __init__(self, n_feats: int) -> None:
+    def __init__(self, n_feats: int, batch_norm: bool = True) -> None:
         super().__init__()
-        # No conv bias before BN: BN subtracts the batch mean, so a bias would be dead weight.
         self.body = nn.Sequential(
-            nn.Conv2d(n_feats, n_feats, 3, padding=1, bias=False),
-            nn.BatchNorm2d(n_feats),
-            nn.PReLU(),
-            nn.Conv2d(n_feats, n_feats, 3, padding=1, bias=False),
-            nn.BatchNorm2d(n_feats),
+            *conv_norm(n_feats, batch_norm), nn.PReLU(), *conv_norm(n_feats, batch_norm)
         )
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.body(x)  # (B, F, H, W)
+
+
+def direct_upsampler(n_feats: int, out_ch: int, scale: int) -> nn.Sequential:
+    """One 3x3 conv to out_ch*scale^2 channels at the LR size, then one PixelShuffle(scale)."""
+    if scale not in SCALES:
+        raise ValueError(f"SRResNet scale must be one of {SCALES}, got {scale!r}")
+    return nn.Sequential(
+        nn.Conv2d(n_feats, out_ch * scale * scale, 3, padding=1),  # (B, out*s*s, H, W)
+        nn.PixelShuffle(scale),  # (B, out_ch, H*s, W*s)
+    )
 
 
 def upsampler(n_feats: int, scale: int) -> nn.Sequential:
@@ -60,19 +75,34 @@ class SRResNet(nn.Module):
         scale: int = 4,
         n_feats: int = 64,
         n_blocks: int = 16,
+        *,
+        batch_norm: bool = True,
+        upsample: str = "stages",
+        bicubic_skip: bool = False,
     ) -> None:
         super().__init__()
+        if upsample not in UPSAMPLERS:
+            raise ValueError(f"SRResNet upsample must be one of {UPSAMPLERS}, got {upsample!r}")
         self.scale = scale
+        self.bicubic_skip = bicubic_skip and in_ch == out_ch
         self.head = nn.Sequential(nn.Conv2d(in_ch, n_feats, 9, padding=4), nn.PReLU())
         self.body = nn.Sequential(
-            *(SRResidualBlock(n_feats) for _ in range(n_blocks)),
-            nn.Conv2d(n_feats, n_feats, 3, padding=1, bias=False),
-            nn.BatchNorm2d(n_feats),
+            *(SRResidualBlock(n_feats, batch_norm) for _ in range(n_blocks)),
+            *conv_norm(n_feats, batch_norm),
         )
-        self.upsample = upsampler(n_feats, scale)
-        self.tail = nn.Conv2d(n_feats, out_ch, 9, padding=4)
+        if upsample == "stages":  # the published layout: x2 stages, then a 9x9 conv at HR size
+            self.upsample = upsampler(n_feats, scale)
+            self.tail: nn.Module = nn.Conv2d(n_feats, out_ch, 9, padding=4)
+        else:  # every conv at the LR size: ~1/3 of the published x4 net's work at 16 blocks
+            self.upsample = direct_upsampler(n_feats, out_ch, scale)
+            self.tail = nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         feats = self.head(x)  # (B, F, H, W)
         feats = feats + self.body(feats)  # long skip over all residual blocks
-        return self.tail(self.upsample(feats))  # (B, out_ch, H*scale, W*scale)
+        out = self.tail(self.upsample(feats))  # (B, out_ch, H*scale, W*scale)
+        if self.bicubic_skip:  # the net learns the residual over a bicubic upscale
+            h, w = x.shape[2:]
+            size = (h * self.scale, w * self.scale)
+            out = out + F.interpolate(x, size=size, mode="bicubic", align_corners=False)
+        return out
