@@ -85,3 +85,46 @@ def test_pix2pix_trains_with_diffaugment(paired_root, tmp_path):
     assert torch.allclose(fake_ab[:, :3], real_ab[:, :3])
     with pytest.raises(ConfigError, match="diffaugment"):
         tiny_config(paired_root, tmp_path, model={"diffaugment": "rotate"})
+
+
+# the D calls of one train_step, in order, and which two are the D update's (real, fake) pair
+D_CALLS = {"cyclegan": ("d_b", (1, 2)), "cut": ("d_b", (0, 1)), "srgan": ("d", (0, 1))}
+
+
+@pytest.mark.parametrize("name", sorted(D_CALLS))
+def test_methods_with_a_discriminator_augment_real_and_fake_alike(name, tmp_path):
+    from pixmorph.config import merge
+    from pixmorph.data import synth
+    from pixmorph.methods.registry import METHODS
+    from pixmorph.methods.settings import build_config
+
+    cls = METHODS[name]
+    if cls.data_kind == "hr":
+        synth.write_hr(tmp_path / "data", n=4, size=32, seed=0)
+    else:
+        synth.write_unpaired(tmp_path / "data", n=4, size=32, seed=0)
+    tree = {
+        "method": name,
+        "out": str(tmp_path / "run"),
+        "data": {"root": str(tmp_path / "data"), "crop_size": 32, "load_size": 32},
+        "train": {"batch_size": 2, "precision": "fp32", "compile": False, "seed": 0},
+        "model": {"diffaugment": "cutout"},
+    }
+    cfg = build_config(merge(tree, cls.tiny_settings))
+    torch.manual_seed(0)
+    method = Trainer(cfg).build()
+    batch = next(iter(torch.utils.data.DataLoader(method.make_dataset(cfg, True), batch_size=2)))
+    attr, (i_real, i_fake) = D_CALLS[name]
+    d = getattr(method, attr)
+    seen = []
+    real_forward = d.forward
+    d.forward = lambda x: seen.append(x.detach().clone()) or real_forward(x)
+    losses = method.train_step(batch, 1)
+    assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+    holes = [(x == 0).all(dim=1) for x in seen]  # (B, H, W): where the cutout zeroed every channel
+    real_holes, fake_holes = holes[i_real], holes[i_fake]
+    assert real_holes.flatten(1).any(dim=1).all()  # every image of the pair has a cutout ...
+    assert torch.equal(real_holes, fake_holes)  # ... at the same place in real and fake
+    assert all(h.any() for h in holes)  # G's view of its fakes is augmented too
+    with pytest.raises(ConfigError, match="diffaugment"):
+        build_config(merge(tree, {"model": {"diffaugment": "rotate"}}))

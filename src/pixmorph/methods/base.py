@@ -23,6 +23,7 @@ from pixmorph.config import Config
 from pixmorph.data.layouts import DataKind, make_dataset
 from pixmorph.device import autocast
 from pixmorph.errors import ConfigError
+from pixmorph.losses.diffaugment import diff_augment
 
 Batch = dict[str, Any]
 Panel = dict[str, Tensor]  # one row group of a sample grid: column name -> (B, C, H, W) in [-1, 1]
@@ -246,6 +247,13 @@ class Method(nn.Module):
     def optimize(self, name: str, loss: Tensor) -> None:
         """zero_grad, backward and step for one optimizer (scaled when training in fp16)."""
         self.runtime.optimize(name, loss)
+
+    # a DiffAugment policy (losses/diffaugment.py); methods with a D set it from model.diffaugment
+    augment: tuple[str, ...] = ()
+
+    def d_view(self, *images: Tensor) -> tuple[Tensor, ...]:
+        """Batches as a discriminator sees them: all transformed with one DiffAugment draw."""
+        return diff_augment(*images, policy=self.augment)
 
     @torch.no_grad()
     def translate(self, x: Tensor, direction: str | None = None) -> Tensor:

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from pixmorph.config import Config, ranged
 from pixmorph.errors import ConfigError
+from pixmorph.losses.diffaugment import parse_policy
 from pixmorph.losses.gan import GANMode, d_loss, g_loss, gradient_penalty
 from pixmorph.methods.base import (
     Batch,
@@ -49,6 +50,8 @@ class CUTConfig:
     mlp_units: int = ranged(256, 1)  # width of the 2-layer MLP heads
     flip_equivariance: bool = False  # G sees a width-flipped input half the time
     lambda_gp: float = ranged(10.0, 0.0)  # weight of the gradient penalty (gan_mode=wgangp)
+    # DiffAugment of what D sees, real and fake alike: "" or e.g. "color,translation,cutout"
+    diffaugment: str = ""
 
 
 @dataclass
@@ -91,6 +94,7 @@ class CUT(Method):
             )
         m.generator.arch = fit_generator(arch, cfg.data.crop_size)
         m.nce_layers = tuple(m.nce_layers)
+        parse_policy(m.diffaugment)
         if cfg.data.direction != "AtoB":
             raise ConfigError(_ONE_SIDED)
         if m.nce_idt and cfg.data.in_channels != cfg.data.out_channels:
@@ -112,6 +116,7 @@ class CUT(Method):
             channels = tap_channels(self.g_ab, m.nce_layers)
             heads = PatchSampleMLP(channels, m.mlp_units, m.generator.init_gain)
             self.nce_heads = heads.to(device)
+            self.augment = parse_policy(m.diffaugment)
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
         # the heads learn with G, from the same loss and at the same rate
@@ -136,11 +141,12 @@ class CUT(Method):
         # D: real B up, fake B down (half the sum: D learns slower than G)
         set_requires_grad(self.d_b, True)
         d_b = self.parallel(self.d_b)
+        seen_real, seen_fake = self.d_view(real_b, fake_b.detach())  # one draw for both
         with self.autocast():
-            loss_d_real = d_loss(mode, d_b(real_b), real=True)
-            loss_d_fake = d_loss(mode, d_b(fake_b.detach()), real=False)
+            loss_d_real = d_loss(mode, d_b(seen_real), real=True)
+            loss_d_fake = d_loss(mode, d_b(seen_fake), real=False)
         loss_d = 0.5 * (loss_d_real + loss_d_fake)
-        gp = gradient_penalty(self.d_b, real_b, fake_b) if mode == "wgangp" else None
+        gp = gradient_penalty(self.d_b, seen_real, seen_fake) if mode == "wgangp" else None
         self.optimize("d", loss_d if gp is None else loss_d + m.lambda_gp * gp)
 
         # G and the heads: fool the frozen D, keep each output patch tied to its input patch
@@ -148,7 +154,7 @@ class CUT(Method):
         heads = self.parallel(self.nce_heads)
         nce = dict(layers=m.nce_layers, n_patches=m.n_patches, temperature=m.nce_t)
         with self.autocast():
-            loss_gan = g_loss(mode, self.d_b(fake_b)) * m.lambda_gan
+            loss_gan = g_loss(mode, self.d_b(*self.d_view(fake_b))) * m.lambda_gan
             loss_nce = patch_nce(
                 self.g_ab, heads, real_a, fake_b, generator=draws, flipped=flipped, **nce
             )

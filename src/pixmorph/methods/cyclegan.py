@@ -14,6 +14,7 @@ from torch import Tensor
 from pixmorph.config import Config
 from pixmorph.data.unaligned import domains
 from pixmorph.errors import ConfigError
+from pixmorph.losses.diffaugment import parse_policy
 from pixmorph.losses.gan import GANMode, d_loss, g_loss, gradient_penalty
 from pixmorph.methods.base import (
     Batch,
@@ -66,6 +67,8 @@ class CycleGANConfig:
     lambda_identity: float = 0.5  # identity loss, as a fraction of lambda_a/lambda_b; 0: off
     pool_size: int = 50  # fakes each discriminator remembers; 0: no pool
     lambda_gp: float = 10.0  # weight of the gradient penalty (gan_mode=wgangp)
+    # DiffAugment of what both Ds see, real and fake alike: "" or e.g. "color,translation,cutout"
+    diffaugment: str = ""
 
 
 class CycleGAN(Method):
@@ -97,6 +100,7 @@ class CycleGAN(Method):
                 raise ConfigError(f"model.{name} must be >= 0")
         if m.pool_size < 0:
             raise ConfigError("model.pool_size must be >= 0 (0 turns the image pool off)")
+        parse_policy(m.diffaugment)
         in_ch, out_ch = cfg.data.in_channels, cfg.data.out_channels
         if m.lambda_identity > 0 and in_ch != out_ch:
             # G_ab(b) = b is only defined when both domains have the same channels
@@ -122,6 +126,7 @@ class CycleGAN(Method):
             self.d_b = build_discriminator(m.discriminator, ch_b).to(device)
             self.pool_a = ImagePool(m.pool_size)  # past fake_a for d_a
             self.pool_b = ImagePool(m.pool_size)  # past fake_b for d_b
+            self.augment = parse_policy(m.diffaugment)
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
         # one optimizer per role, as published: the generators share a loss, so do the Ds
@@ -134,6 +139,7 @@ class CycleGAN(Method):
         """Half the sum of the real and fake losses (D learns slower than G), and the GP."""
         mode = self.m.gan_mode
         wrapped = self.parallel(d)
+        real, fake = self.d_view(real, fake)  # one draw for both
         with self.autocast():
             loss = 0.5 * (
                 d_loss(mode, wrapped(real), real=True) + d_loss(mode, wrapped(fake), real=False)
@@ -158,8 +164,8 @@ class CycleGAN(Method):
             fake_b, rec_a, fake_a, rec_b, idt_b, idt_a = self._generate(
                 g_ab, g_ba, real_a, real_b, identity
             )
-            loss_g_ab = g_loss(mode, self.d_b(fake_b))
-            loss_g_ba = g_loss(mode, self.d_a(fake_a))
+            loss_g_ab = g_loss(mode, self.d_b(*self.d_view(fake_b)))
+            loss_g_ba = g_loss(mode, self.d_a(*self.d_view(fake_a)))
         loss_cycle_a = F.l1_loss(rec_a.float(), real_a) * m.lambda_a
         loss_cycle_b = F.l1_loss(rec_b.float(), real_b) * m.lambda_b
         loss_g = loss_g_ab + loss_g_ba + loss_cycle_a + loss_cycle_b

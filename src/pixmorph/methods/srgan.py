@@ -11,6 +11,7 @@ from torch import Tensor
 
 from pixmorph.config import Config
 from pixmorph.errors import ConfigError
+from pixmorph.losses.diffaugment import parse_policy
 from pixmorph.losses.gan import GANMode, d_loss, g_loss, gradient_penalty
 from pixmorph.methods.base import Batch, Flag, OptimizerSpec, set_requires_grad
 from pixmorph.methods.srresnet import SRResNetConfig, SRResNetMethod
@@ -41,6 +42,8 @@ class SRGANConfig(SRResNetConfig):
     vgg_weights: str = ""  # a VGG19 state dict (features.N.weight layout), .pth or .safetensors
     vgg_layer: VGGLayer = "relu5_4"  # phi_5,4 of the paper (SRGAN-VGG54); relu2_2 is VGG22
     vgg_feature_scale: float = 1 / 12.75  # the paper's rescaling of the VGG feature maps
+    # DiffAugment of what D sees, HR and SR crops alike: "" or e.g. "color,translation,cutout"
+    diffaugment: str = ""
 
 
 class SRGANMethod(SRResNetMethod):
@@ -67,6 +70,7 @@ class SRGANMethod(SRResNetMethod):
         m: SRGANConfig = cfg.model
         if m.lambda_adv < 0:
             raise ConfigError("model.lambda_adv must be >= 0")
+        parse_policy(m.diffaugment)
         if m.content_loss == "auto":
             if m.vgg_weights:
                 m.content_loss = "vgg"
@@ -91,6 +95,7 @@ class SRGANMethod(SRResNetMethod):
         # the dense head is sized for the HR crop; other sizes go through its adaptive pool
         size = max(16, cfg.data.crop_size // 16 * 16)
         self.d = SRDiscriminator(ch, m.d_feats, size).to(device)
+        self.augment = parse_policy(m.diffaugment)
         if m.content_loss == "vgg":
             net = load_vgg19(m.vgg_weights, m.vgg_layer)
             self.content = VGGContentLoss(net, m.vgg_feature_scale, device)
@@ -120,13 +125,14 @@ class SRGANMethod(SRResNetMethod):
 
         # D: HR crops up, super-resolved crops down
         set_requires_grad(self.d, True)
+        seen_hr, seen_sr = self.d_view(hr, sr.detach())  # one draw for both
         with self.autocast():
-            loss_d_real = d_loss(mode, d(hr), real=True)
-            loss_d_fake = d_loss(mode, d(sr.detach()), real=False)
+            loss_d_real = d_loss(mode, d(seen_hr), real=True)
+            loss_d_fake = d_loss(mode, d(seen_sr), real=False)
         loss_d = loss_d_real + loss_d_fake
         losses = {"d_real": loss_d_real.item(), "d_fake": loss_d_fake.item()}
         if mode == "wgangp":
-            gp = gradient_penalty(self.d, hr, sr.detach())  # bare D: double backward
+            gp = gradient_penalty(self.d, seen_hr, seen_sr)  # bare D: double backward
             loss_d = loss_d + self.m.lambda_gp * gp
             losses["d_gp"] = gp.item()
         self.optimize("d", loss_d)
@@ -134,7 +140,7 @@ class SRGANMethod(SRResNetMethod):
         # G: content loss plus the weighted adversarial loss (the bare D: no update for it here)
         set_requires_grad(self.d, False)
         with self.autocast():
-            loss_g_adv = g_loss(mode, self.d(sr))
+            loss_g_adv = g_loss(mode, self.d(*self.d_view(sr)))
         loss_g_content = self.content_loss(sr, hr)
         self.optimize("g", loss_g_content + self.m.lambda_adv * loss_g_adv)
         set_requires_grad(self.d, True)
