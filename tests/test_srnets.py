@@ -136,18 +136,20 @@ def test_direct_upsampler_shapes(scale: int) -> None:
     assert net(torch.randn(2, 3, 9, 14)).shape == (2, 3, 9 * scale, 14 * scale)
 
 
-def test_bicubic_skip_makes_a_silent_net_a_bicubic_upscaler() -> None:
+@pytest.mark.parametrize("upsample", ["stages", "direct"])
+def test_bicubic_skip_starts_as_a_bicubic_upscaler(upsample: str) -> None:
     torch.manual_seed(0)
-    net = SRResNet(3, 3, 4, 8, 1, batch_norm=False, upsample="direct", bicubic_skip=True)
-    last = net.upsample[0]
-    nn.init.zeros_(last.weight)
-    nn.init.zeros_(last.bias)
+    net = SRResNet(3, 3, 4, 8, 1, batch_norm=False, upsample=upsample, bicubic_skip=True)
     x = torch.rand(1, 3, 12, 10) * 2 - 1
     bicubic = torch.nn.functional.interpolate(x, size=(48, 40), mode="bicubic")
     assert torch.allclose(net(x), bicubic, atol=1e-6)
+    last = net.tail if upsample == "stages" else net.upsample[0]
     with torch.no_grad():  # and the residual is added on top of it, not instead
         last.bias.fill_(0.1)
     assert torch.allclose(net(x), bicubic + 0.1, atol=1e-5)
+    # the last conv still gets a gradient (its input is not zero), so the residual can grow
+    net(x).sum().backward()
+    assert last.weight.grad.abs().sum() > 0
 
 
 def test_unknown_upsampler_is_refused() -> None:

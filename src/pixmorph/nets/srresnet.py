@@ -96,6 +96,10 @@ class SRResNet(nn.Module):
         else:  # every conv at the LR size: ~1/3 of the published x4 net's work at 16 blocks
             self.upsample = direct_upsampler(n_feats, out_ch, scale)
             self.tail = nn.Identity()
+        if self.bicubic_skip:  # start as the bicubic upscale exactly: the residual grows from 0
+            last = self.tail if isinstance(self.tail, nn.Conv2d) else self.upsample[0]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         feats = self.head(x)  # (B, F, H, W)
