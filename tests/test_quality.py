@@ -238,3 +238,61 @@ def test_report_plots_against_time(paired_root, tmp_path):
     assert "elapsed_s" not in series
     with pytest.raises(ConfigError, match="x axis"):
         build_report(run, x="epochs")
+
+
+# --- KID during training -----------------------------------------------------------------------
+class _Pairs(torch.utils.data.Dataset):
+    """Paired items whose input is their target: an identity 'model' translates perfectly."""
+
+    def __init__(self, n: int) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.images = torch.rand(n, 3, 32, 32, generator=g) * 2 - 1
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"a": self.images[i], "b": self.images[i], "path": f"{i}.png"}
+
+
+class _Translate:
+    def __init__(self, fn) -> None:
+        self.translate = fn
+
+
+def test_held_out_kid_is_lowest_for_perfect_translations_and_grows_with_errors():
+    from pixmorph.evaluation.fid import Realism
+    from pixmorph.evaluation.inception_weights import build_feature_net
+    from pixmorph.training.held_out import HeldOutEval
+
+    torch.manual_seed(0)
+    realism = Realism(build_feature_net("random"), fid=False, kid=True, kid_subset_size=12)
+    evaluate = HeldOutEval(_Pairs(12), 4, realism=realism)
+    perfect = evaluate(_Translate(lambda a: a))
+    noisy = evaluate(_Translate(lambda a: (a + 0.5 * torch.randn_like(a)).clamp(-1, 1)))
+    flat = evaluate(_Translate(lambda a: torch.zeros_like(a)))
+    # the unbiased estimate of identical sets is at or below 0 (it drops the self-pairs)
+    assert perfect["eval_kid"] <= 0 < noisy["eval_kid"] < flat["eval_kid"]
+    assert perfect["eval_psnr"] > noisy["eval_psnr"]
+    assert "eval_kid" not in HeldOutEval(_Pairs(4), 4)(_Translate(lambda a: a))
+
+
+def test_eval_kid_in_training_records_and_picks_best(paired_root, tmp_path, monkeypatch):
+    import pixmorph.training.held_out as held_out
+
+    loaded = []
+    real_build = held_out.build_feature_net
+
+    def stand_in(kind, *args, **kwargs):
+        loaded.append(kind)
+        return real_build("random")
+
+    monkeypatch.setattr(held_out, "build_feature_net", stand_in)
+    run = tmp_path / "run"
+    extra = {"steps": 4, "eval_every": 2, "sample_every": 0, "eval_kid": True, "best_metric": "kid"}
+    Trainer(tiny_config(paired_root, run, train=extra)).fit()
+    assert loaded == ["inception"]  # what a real run loads: the Inception network
+    kids = [r["eval_kid"] for r in _records(run) if "eval_kid" in r]
+    assert len(kids) == 2 and all(k == k for k in kids)  # two evaluations, no NaN
+    best = torch.load(run / "checkpoints/best.pt", weights_only=True)
+    assert best["step"] in (2, 4)

@@ -111,6 +111,9 @@ class TrainConfig:
     init_generator: str = ""  # weights file the generator starts from (fine-tuning); "": none
     eval_every: int = ranged(0, 0)  # steps between held-out evaluations; 0: off
     best_metric: BestMetric = "psnr"  # eval metric that picks checkpoints/best.pt; none: no best
+    # paired held-out evaluation also gives the KID of the translations against the targets
+    # (Inception features: the weights must be installed, docs/evaluation.md)
+    eval_kid: bool = False
     # minutes of wall-clock training; the LR schedule spans them and train.steps is unused; 0: off
     time_budget: float = ranged(0.0, 0.0)
     # images over which the weight of a generator update in its moving average halves; the

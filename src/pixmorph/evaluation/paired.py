@@ -149,10 +149,12 @@ def evaluate_method(
     dataset: Dataset,
     batch_size: int = 4,
     extra: Callable[[Tensor, Tensor], dict[str, Tensor]] | None = None,
+    seen: Callable[[Tensor, Tensor], None] | None = None,
 ) -> dict[str, float]:
     """Mean paired metrics of a translate function on a dataset of {"a", "b"} batches.
 
-    `extra(fake, real)` adds a method's own per-image figures (e.g. SR's Y-channel PSNR).
+    `extra(fake, real)` adds a method's own per-image figures (e.g. SR's Y-channel PSNR);
+    `seen(fake, real)` is called with every batch (e.g. to collect features for KID).
     """
     sums = dict.fromkeys(PAIRED_METRICS, 0.0)
     counts = dict.fromkeys(PAIRED_METRICS, 0)  # per figure: NaNs (undefined figures) are left out
@@ -162,6 +164,8 @@ def evaluate_method(
         scores = paired_scores(fake, real)
         if extra is not None:
             scores.update(extra(fake, real))
+        if seen is not None:
+            seen(fake, real)
         for k, v in scores.items():
             sums[k] = sums.get(k, 0.0) + float(v.nansum())
             counts[k] = counts.get(k, 0) + int((~v.isnan()).sum())
