@@ -9,7 +9,9 @@ Kernel Inception Distance of the translations against the held-out targets (need
 weights, see docs/evaluation.md). The x axis is the run's own wall clock when the snapshot was
 written (`clock.elapsed_s` in the checkpoint: building, data and evaluation included).
 Prints a Markdown table per run, flushed as each snapshot is scored, and writes curves.csv and
-one PNG per figure (all runs on one plot) into --out.
+one PNG per figure (all runs on one plot) into --out. `--points N` scores N snapshots per run,
+spread over its steps (the last always among them); `--grid N` writes grid.png: the first N
+held-out inputs, each run's last snapshot's translation, and the target, one row per image.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from pixmorph.evaluation.inception_weights import build_feature_net
 from pixmorph.evaluation.paired import evaluate_paired
 from pixmorph.evaluation.plot import line_plot
 from pixmorph.inference.loading import load_generator
+from pixmorph.inference.translator import translate
 from pixmorph.methods.registry import get_method
+from pixmorph.training.samples import save_grid
 
 
 def snapshots(run: Path) -> list[tuple[int, float, Path]]:
@@ -44,6 +48,30 @@ def snapshots(run: Path) -> list[tuple[int, float, Path]]:
         elapsed = float((ckpt.get("clock") or {}).get("elapsed_s", float("nan")))
         found.setdefault(int(ckpt["step"]), (elapsed / 60.0, f))
     return [(step, minutes, f) for step, (minutes, f) in sorted(found.items())]
+
+
+def spread(items: list, points: int) -> list:
+    """At most `points` items, evenly spaced, the last always kept."""
+    if points <= 0 or len(items) <= points:
+        return items
+    picks = (
+        {round(i * (len(items) - 1) / (points - 1)) for i in range(points)} if points > 1 else set()
+    )
+    return [items[i] for i in sorted(picks | {len(items) - 1})]
+
+
+def write_grid(files: dict[str, Path], data: str, count: int, path: Path) -> None:
+    """input | each run's translation | target, for the first `count` held-out images."""
+    translators = {name: load_generator(str(f), device="cpu") for name, f in files.items()}
+    first = next(iter(translators.values()))
+    dataset = get_method(first.config.method).make_dataset(first.config, train=False, root=data)
+    items = [dataset[i] for i in range(min(count, len(dataset)))]
+    inputs = torch.stack([item["a"] for item in items])
+    panel = {"input": inputs}
+    for name, translator in translators.items():
+        panel[name] = translate(translator, inputs).float().clamp(-1, 1)
+    panel["target"] = torch.stack([item["b"] for item in items])
+    save_grid([panel], path)
 
 
 def score(file: Path, data: str, realism: Realism | None) -> dict[str, float]:
@@ -75,6 +103,8 @@ def main() -> None:
     parser.add_argument("--inception-weights", help="path to the weights (default: as evaluate)")
     parser.add_argument("--out", type=Path, default=Path("quality_curves"))
     parser.add_argument("--names", help="comma list of labels for the runs (default: folder names)")
+    parser.add_argument("--points", type=int, default=0, help="snapshots scored per run (0: all)")
+    parser.add_argument("--grid", type=int, default=0, help="held-out images in grid.png (0: none)")
     args = parser.parse_args()
     line_buffered()
     print(machine_line())
@@ -88,10 +118,15 @@ def main() -> None:
         realism = Realism(net, fid=False, kid=True, kid_subsets=100, kid_subset_size=1000)
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, float | str]] = []
+    last: dict[str, Path] = {}
     for name, run in zip(names, args.runs, strict=True):
         print(f"\n{name} ({run})")
         keys: list[str] = []
-        for step, minutes, file in snapshots(run):
+        found = snapshots(run)
+        if not found:
+            parser.error(f"{run}: no checkpoints/step_*.pt or latest.pt")
+        last[name] = found[-1][2]
+        for step, minutes, file in spread(found, args.points):
             t0 = time.perf_counter()
             figures = score(file, args.data, realism)
             if not keys:
@@ -119,6 +154,9 @@ def main() -> None:
         safe = re.sub(r"[^a-z0-9_]+", "_", metric.lower())
         line_plot(series, args.out / f"{safe}.png", title=metric, x_label="CPU minutes")
     print(f"\nwrote {args.out / 'curves.csv'} and {len(metrics)} plots")
+    if args.grid:
+        write_grid(last, args.data, args.grid, args.out / "grid.png")
+        print(f"wrote {args.out / 'grid.png'}")
 
 
 if __name__ == "__main__":
