@@ -11,8 +11,9 @@ a user runs them, each in a process of its own, from the same images:
   by `pixmorph data unpair`.
 s/step is (T(long) - T(short)) / (long - short): start-up, data checks and the final save cancel
 out. The reference is given a dataset of exactly N images and one epoch (N steps);
-pixmorph gets `--steps N` with its defaults (every speed setting on `auto`), except
-`--precision fp32`, which pins pixmorph to fp32 where `auto` would pick bf16.
+pixmorph gets `--steps N` with its defaults (every speed setting on `auto`, calibrated as a run
+of 1000+ steps is: an untimed first run fills the calibration cache, the timed ones read it),
+except `--precision fp32`, which pins pixmorph to fp32 where `auto` would pick bf16.
 The fp32 matmul peak is measured in the same run, and pixmorph's GFLOP/s (FLOPs of one fp32
 step counted by torch) is given as a share of it. `--isa avx2` caps torch's, oneDNN's and MKL's
 kernels for both programs (the software path of an AVX2-only CPU such as AMD Zen 3).
@@ -120,7 +121,9 @@ def reference_cmd(args: argparse.Namespace, case: SideCase, root: Path, run: Pat
 
 def pixmorph_cmd(args: argparse.Namespace, case: SideCase, root: Path, steps: int, run: Path):
     cmd = [sys.executable, "-m", "pixmorph", "train", *case.pixmorph, "--data", str(root)]
-    cmd += ["--steps", str(steps), "--out", str(run), "--no-progress"]
+    # calibrate=true: what a run of 1000+ steps does on a CPU class whose settings were not
+    # measured; the choice comes from the cache that the untimed first run filled
+    cmd += ["--steps", str(steps), "--out", str(run), "--no-progress", "train.calibrate=true"]
     return cmd + (["train.precision=fp32"] if args.precision == "fp32" else [])
 
 
@@ -147,6 +150,11 @@ def run_case(name: str, args: argparse.Namespace, work: Path, env: dict[str, str
                     f.unlink()
         else:
             subset(source, steps, data / "train")
+    warm = work / f"run_{name}_calibrate"
+    print("  pixmorph: calibrating its auto settings for this CPU class (untimed, cached)")
+    run_timed(pixmorph_cmd(args, case, roots[short], 1, warm), Path.cwd(), env, work / "cal.log")
+    print("  " + next(line for line in (work / "cal.log").read_text().splitlines()
+                      if line.startswith("speed: precision")), flush=True)  # fmt: skip
     for r in range(args.rounds):
         order = ["reference", "pixmorph"] if r % 2 == 0 else ["pixmorph", "reference"]
         for steps, data in roots.items():
