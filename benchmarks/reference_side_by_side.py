@@ -153,8 +153,9 @@ def run_case(name: str, args: argparse.Namespace, work: Path, env: dict[str, str
     warm = work / f"run_{name}_calibrate"
     print("  pixmorph: calibrating its auto settings for this CPU class (untimed, cached)")
     run_timed(pixmorph_cmd(args, case, roots[short], 1, warm), Path.cwd(), env, work / "cal.log")
-    print("  " + next(line for line in (work / "cal.log").read_text().splitlines()
-                      if line.startswith("speed: precision")), flush=True)  # fmt: skip
+    lines = (work / "cal.log").read_text().splitlines()
+    plan = [line for line in lines if line.startswith("speed: precision")]
+    print(f"  {plan[-1] if plan else 'pixmorph printed no speed line'}", flush=True)
     for r in range(args.rounds):
         order = ["reference", "pixmorph"] if r % 2 == 0 else ["pixmorph", "reference"]
         for steps, data in roots.items():
