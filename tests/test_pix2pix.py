@@ -63,14 +63,21 @@ def _losses(run: Path) -> list[dict]:
 SPECTRAL = {"gan_mode": "hinge", "discriminator": {"norm": "none", "spectral_norm": True}}
 
 
-@pytest.mark.parametrize("model", [{}, SPECTRAL], ids=["default", "hinge_spectral_norm"])
-def test_resume_after_a_crash_is_exact(paired_root, tmp_path, monkeypatch, model):
+EMA_EVERY_2 = {"ema_half_life": 4.0, "ema_every": 2}
+
+
+@pytest.mark.parametrize(
+    ("model", "train"),
+    [({}, {}), (SPECTRAL, {}), ({}, EMA_EVERY_2)],
+    ids=["default", "hinge_spectral_norm", "ema_every_2"],
+)
+def test_resume_after_a_crash_is_exact(paired_root, tmp_path, monkeypatch, model, train):
     # dropout, random crops and flips are all in play: a run that crashes at step 5 (last
     # checkpoint at 3) and is resumed must match an uninterrupted run step for step (with
     # spectral norm, its power-iteration vectors must come back too)
     from pixmorph.methods.pix2pix import Pix2Pix
 
-    common = {"steps": 6, "log_every": 1, "checkpoint_every": 3, "sample_every": 0}
+    common = {"steps": 6, "log_every": 1, "checkpoint_every": 3, "sample_every": 0, **train}
     Trainer(tiny_config(paired_root, tmp_path / "a", train=common, model=model)).fit()
 
     real_step = Pix2Pix.train_step
@@ -96,6 +103,10 @@ def test_resume_after_a_crash_is_exact(paired_root, tmp_path, monkeypatch, model
     assert wa.keys() == wb.keys()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert any("parametrizations" in k for k in wa) == bool(model)
+    if train:  # the average too: saved at step 3 mid-interval, folded alike after the resume
+        ea = torch.load(tmp_path / "a/checkpoints/latest.pt", weights_only=True)["ema"]
+        eb = torch.load(tmp_path / "b/checkpoints/latest.pt", weights_only=True)["ema"]
+        assert ea.keys() == eb.keys() and all(torch.equal(ea[k], eb[k]) for k in ea)
 
 
 def test_resume_with_a_new_step_total(paired_root, tmp_path):

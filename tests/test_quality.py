@@ -157,6 +157,31 @@ def test_ema_equals_a_hand_computed_average():
     assert torch.equal(method.g.weight, live)  # the live weights come back
 
 
+def test_ema_every_k_steps_folds_k_steps_of_decay_and_flushes_before_reads():
+    method = _Tiny()
+    ema = GeneratorEMA(method, half_life_images=4.0, images_per_step=2, every=3)
+    beta = 0.5**0.5
+    w0 = method.g.weight.detach().clone()
+    expect = w0.clone()
+    for i, v in enumerate((1.0, -2.0, 3.0, 5.0), 1):
+        with torch.no_grad():
+            method.g.weight.fill_(v)
+        ema.update(i)
+        if i == 2:  # nothing folded yet
+            assert torch.equal(ema.average["g.weight"], w0)
+    expect = beta**3 * expect + (1 - beta**3) * 3.0  # step 3 folds three steps' decay at once
+    assert torch.allclose(ema.average["g.weight"], expect, atol=1e-6)
+    saved = ema.state_dict()["g.weight"]  # reading it folds the pending step 4
+    expect = beta * expect + (1 - beta) * 5.0
+    assert torch.allclose(saved, expect, atol=1e-6)
+    # a loaded average continues from the step the next update names
+    ema.load_state_dict({"g.weight": expect.clone(), "g.bias": ema.average["g.bias"].clone()})
+    with torch.no_grad():
+        method.g.weight.fill_(-1.0)
+    ema.update(6)  # a multiple of 3: folds one step (6 - 5)
+    assert torch.allclose(ema.average["g.weight"], beta * expect + (1 - beta) * -1.0, atol=1e-6)
+
+
 def test_ema_is_saved_and_used_for_translation(paired_root, tmp_path):
     run = tmp_path / "run"
     # a constant LR, so a run stopped half way and resumed can match a straight one

@@ -120,6 +120,7 @@ class TrainConfig:
     # average is what samples, evaluation and translation use (docs/quality.md); 0: no average
     ema_half_life: float = ranged(0.0, 0.0)
     ema_rampup: float = ranged(0.0, 0.0)  # > 0: cap the half-life at ema_rampup * images seen
+    ema_every: int = ranged(1, 1)  # fold the weights into the average every N steps (CPU time)
 
 
 @dataclass

@@ -223,7 +223,7 @@ class Trainer:
                 torch.manual_seed(cfg.train.seed + 1_000_003 * (self.dist.rank + 1))
         t = cfg.train
         self.ema = build_ema(
-            method, t.ema_half_life, t.batch_size * self.dist.world_size, t.ema_rampup
+            method, t.ema_half_life, t.batch_size * self.dist.world_size, t.ema_rampup, t.ema_every
         )
         if self.ema is not None and self._resume_from is not None:
             self.ema.load_state_dict(self._resume_from.get("ema"))
