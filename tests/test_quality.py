@@ -321,3 +321,17 @@ def test_eval_kid_in_training_records_and_picks_best(paired_root, tmp_path, monk
     assert len(kids) == 2 and all(k == k for k in kids)  # two evaluations, no NaN
     best = torch.load(run / "checkpoints/best.pt", weights_only=True)
     assert best["step"] in (2, 4)
+
+
+def test_val_split_applies_to_the_training_root_only(flat_root, tmp_path):
+    # a checkpoint trained with val_fraction, evaluated on another folder, reads all of it
+    cfg = tiny_config(flat_root, tmp_path / "run", data={"val_fraction": 0.25})
+    method_cls = Trainer(cfg).method_cls
+    everything = {p.name for p in (flat_root / "train").iterdir()}
+    other = tmp_path / "other"
+    shutil.copytree(flat_root / "train", other)
+    assert _names(method_cls.make_dataset(cfg, train=False, root=str(other))) == everything
+    held = _names(method_cls.make_dataset(cfg, train=False))
+    assert held < everything  # the training root itself still gives its held-out part
+    same_root = method_cls.make_dataset(cfg, train=False, root=str(flat_root))
+    assert _names(same_root) == held

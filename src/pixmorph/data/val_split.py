@@ -33,9 +33,15 @@ def has_eval_folder(root: str | Path) -> bool:
 
 
 def split_part(cfg: Config, train: bool, root: str | None = None) -> SplitPart:
-    """Which part of the training folder a dataset reads under data.val_fraction."""
+    """Which part of the training folder a dataset reads under data.val_fraction.
+
+    The split belongs to the training root: another folder (`pixmorph evaluate --data SET5`)
+    is read whole.
+    """
     r = root or cfg.data.root
     if cfg.data.val_fraction <= 0 or not r or has_eval_folder(r):
+        return "all"
+    if root and (not cfg.data.root or Path(root).resolve() != Path(cfg.data.root).resolve()):
         return "all"
     return "train" if train else "held_out"
 
