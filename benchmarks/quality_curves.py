@@ -66,11 +66,15 @@ def write_grid(files: dict[str, Path], data: str, count: int, path: Path) -> Non
     first = next(iter(translators.values()))
     dataset = get_method(first.config.method).make_dataset(first.config, train=False, root=data)
     items = [dataset[i] for i in range(min(count, len(dataset)))]
-    inputs = torch.stack([item["a"] for item in items])
+    # images of different sizes: the top-left region all of them have (LR and HR alike)
+    h = min(item["a"].shape[1] for item in items)
+    w = min(item["a"].shape[2] for item in items)
+    inputs = torch.stack([item["a"][:, :h, :w] for item in items])
     panel = {"input": inputs}
     for name, translator in translators.items():
         panel[name] = translate(translator, inputs).float().clamp(-1, 1)
-    panel["target"] = torch.stack([item["b"] for item in items])
+    th, tw = panel[name].shape[2:]
+    panel["target"] = torch.stack([item["b"][:, :th, :tw] for item in items])
     save_grid([panel], path)
 
 
