@@ -18,8 +18,9 @@ The fp32 matmul peak is measured in the same run, and pixmorph's GFLOP/s (FLOPs 
 step counted by torch) is given as a share of it. `--isa avx2` caps torch's, oneDNN's and MKL's
 kernels for both programs (the software path of an AVX2-only CPU such as AMD Zen 3).
 Each round runs short and long of both programs in turn (reference first in odd rounds,
-pixmorph first in even ones); a line is printed, flushed, after every run. About 4 minutes per
-round of pix2pix_256 and 8 of cyclegan_128 on the 2-core benchmark CPU.
+pixmorph first in even ones); a line is printed, flushed, after every run. Measured on the
+2-core Intel Xeon with `--isa avx2` (fp32): about 5 minutes for pix2pix_256 and 9 for
+cyclegan_128 per round, pixmorph's one-time calibration included (14 minutes for both).
 """
 
 from __future__ import annotations
