@@ -71,14 +71,18 @@ class HeldOutEval:
         reals: list[Tensor] = []
 
         def keep(fake: Tensor, real: Tensor) -> None:
-            if self.realism is not None:
-                fakes.append(fake)
+            fakes.append(fake)
+            if self._real is None:  # the targets' features are computed once
                 reals.append(real)
 
         # fork_rng: evaluation must not change the random stream training continues with
         with torch.random.fork_rng(devices=[]):
             scores = evaluate_method(
-                method.translate, self.dataset, self.batch_size, self.extra, keep
+                method.translate,
+                self.dataset,
+                self.batch_size,
+                self.extra,
+                keep if self.realism is not None else None,
             )
         if self.realism is not None:
             if self._real is None:
