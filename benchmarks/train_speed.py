@@ -69,6 +69,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "compile": False,
         "small_maps": False,
         "allocator": "system",
+        "batch_passes": False,
     },
     "baseline_reuse": {  # the baseline with pixmorph's allocator setting only
         "precision": "fp32",
@@ -77,6 +78,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "compile": False,
         "small_maps": False,
         "allocator": "reuse",
+        "batch_passes": False,
     },
     "fp32_fused": {
         "precision": "fp32",
@@ -96,6 +98,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
     # CPU class was not measured; fp32_rules takes plan.py's rules without calibrating
     "fp32_auto": {"precision": "fp32"},
     "fp32_rules": {"precision": "fp32", "calibrate": False},
+    # fp32 on auto with the passes through one generator batched, or each run on its own
+    "fp32_batched": {"precision": "fp32", "batch_passes": True},
+    "fp32_apart": {"precision": "fp32", "batch_passes": False},
     "fastest": {},  # every speed setting on auto (plus compile with --compile)
     "fastest_eager": {"compile": False},  # auto, never compiled (short runs, 1-thread timings)
 }
@@ -177,7 +182,7 @@ def worker(case_name: str, setting_name: str, args: argparse.Namespace) -> None:
     p = method.runtime.plan
     plan = (
         f"{p.precision} cl={int(p.channels_last)} compile={int(p.compile)} adam={p.adam} "
-        f"sm={int(p.small_maps)} {p.allocator}"
+        f"sm={int(p.small_maps)} bp={int(p.batch_passes)} {p.allocator}"
     )
     plan += " (calibrated)" if "calibrated" in p.origin else ""
 

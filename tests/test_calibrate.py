@@ -211,3 +211,29 @@ def test_a_near_tie_keeps_the_rules_value():
     assert calibrate.fastest({"rule": 1.0, "other": 0.99}) == "rule"
     assert calibrate.fastest({"rule": 1.0, "other": 0.9}) == "other"
     assert calibrate.fastest({"rule": 0.5, "other": 0.9}) == "rule"
+
+
+@pytest.mark.parametrize("batches_passes", [True, False])
+def test_batch_passes_is_timed_only_for_methods_that_batch_passes(
+    paired_root, tmp_path, batches_passes
+):
+    cfg = tiny_config(paired_root, tmp_path)
+    clock = FakeClock()
+    calls: list[SpeedPlan] = []
+
+    def cost(plan: SpeedPlan) -> float:
+        return 1.0 if plan.batch_passes else 0.5  # passes apart are faster on this CPU
+
+    plan = calibrate_plan(
+        SpeedPlan(),
+        cfg,
+        CPU,
+        fake_steps(clock, cost, calls),
+        AVX2,
+        2,
+        clock,
+        batches_passes=batches_passes,
+    )
+    assert plan.batch_passes is (not batches_passes)
+    assert any(not p.batch_passes for p in calls) is batches_passes
+    assert ("batch_passes" in plan.origin) is batches_passes

@@ -417,3 +417,28 @@ def test_short_unpaired_training_on_facades_split_apart(tmp_path: Path) -> None:
     assert len(records) == 8 and all(np.isfinite(v) for r in records for v in r.values())
     assert list((run / "samples").glob("*.png"))  # samples from the unpaired train domains
     assert load_checkpoint(run)["step"] == 8
+
+
+@pytest.mark.parametrize("batch_passes", [True, False])
+def test_train_batch_passes_sets_how_many_generator_calls_a_step_makes(
+    unpaired_root: Path, tmp_path: Path, batch_passes: bool
+) -> None:
+    tree = cg_tree(unpaired_root, tmp_path)
+    tree["train"]["batch_passes"] = batch_passes
+    cfg = build_config(tree)
+    torch.manual_seed(0)
+    method = build_method(cfg, CPU)
+    assert method.runtime.plan.batch_passes is batch_passes
+    sizes: list[int] = []
+    for g in (method.g_ab, method.g_ba):
+        g.register_forward_hook(lambda _m, args, _out: sizes.append(args[0].shape[0]))
+    batch = one_batch(CycleGAN.make_dataset(cfg, True))
+    losses = method.train_step(batch, 1)
+    # identity on: six passes of 2 images, or three calls of 4, 6 and 2 images
+    assert sorted(sizes) == ([2, 4, 6] if batch_passes else [2] * 6)
+    # either way the same step: same losses from the same start
+    torch.manual_seed(0)
+    tree["train"]["batch_passes"] = not batch_passes
+    other = build_method(build_config(tree), CPU).train_step(batch, 1)
+    for name, value in losses.items():
+        assert other[name] == pytest.approx(value, rel=1e-4, abs=1e-6), name

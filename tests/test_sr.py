@@ -400,6 +400,11 @@ def test_cli_train_translate_evaluate(tmp_path, capsys):
     assert code == 0
     with Image.open(out / "odd.png") as img:
         assert img.size == (57, 39)
+    ens = tmp_path / "ens"
+    args = ["translate", "--checkpoint", str(run), "--input", str(tmp_path / "odd.png")]
+    assert main([*args, "--output", str(ens), "--ensemble", "8"]) == 0
+    with Image.open(ens / "odd.png") as img:
+        assert img.size == (57, 39)
 
     capsys.readouterr()
     assert (

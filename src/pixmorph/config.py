@@ -61,6 +61,9 @@ class DataConfig:
     crop_size: int = ranged(256, 8)
     preprocess: Preprocess = "resize_and_crop"
     flip: bool = True
+    # training: random quarter turns too (with flip: all eight orientations), for images without
+    # an up or down (super-resolution patches, textures, aerial views); square crops only
+    rotate: bool = False
     in_channels: int = ranged(3, 1)
     out_channels: int = ranged(3, 1)
     num_workers: int = ranged(0, 0)
@@ -95,6 +98,9 @@ class TrainConfig:
     compile: bool | Literal["auto"] = "auto"  # auto: ResNets in runs of 2000+ steps
     adam: AdamImpl = "auto"  # auto: fused where the device has it, else foreach
     small_maps: bool | Literal["auto"] = "auto"  # auto: on CPU, convs on <=8x8 maps as matmul
+    # several passes through one network as one batch (CycleGAN, CUT); auto: on, timed on CPUs
+    # whose class was not measured
+    batch_passes: bool | Literal["auto"] = "auto"
     allocator: Allocator = "auto"  # auto: reuse freed host memory (glibc, CPU); system: leave it
     calibrate: bool | Literal["auto"] = "auto"  # auto: time unmeasured CPUs' auto settings in
     # runs of 1000+ steps, once per machine and size (docs/speed.md)

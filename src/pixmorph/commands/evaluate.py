@@ -10,6 +10,7 @@ from typing import Any
 from pixmorph.checkpoint import resolve_path
 from pixmorph.commands.console import bar
 from pixmorph.commands.evaluate_samples import add_sample_flags, run_sample_evaluation
+from pixmorph.commands.inference_args import add_ensemble_flag
 from pixmorph.data.folders import eval_folder
 from pixmorph.data.images import list_images
 from pixmorph.errors import ConfigError
@@ -69,6 +70,7 @@ def add_parser(sub: Any) -> None:
         default=0,
         help="seed of the --styles codes; generators: sample i comes from seed + i",
     )
+    add_ensemble_flag(p)
     p.add_argument("--inputs", help="unpaired: folder of images to translate")
     p.add_argument("--real", help="unpaired: folder of real target-domain images")
     p.add_argument("--fid", action="store_true", help="Frechet Inception Distance")
@@ -178,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--segmenter applies to --mode flood")
     if args.mode == "flood":
         translator = load_generator(args.checkpoint, args.direction, args.device)
+        translator.ensemble = args.ensemble
         check_styles(args, translator)
         summary = flood_run(args, translator, args.direction or translator.config.data.direction)
         out = summary.pop("out")
@@ -188,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.data and not (args.inputs and args.real):
         raise ConfigError("give --data DIR (paired or unpaired root), or --inputs and --real")
     translator = load_generator(args.checkpoint, args.direction, args.device)
+    translator.ensemble = args.ensemble
     check_styles(args, translator)
     cfg = translator.config
     direction = args.direction or cfg.data.direction

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pixmorph.commands.console import bar
-from pixmorph.commands.inference_args import add_device_flags
+from pixmorph.commands.inference_args import add_device_flags, add_ensemble_flag
 from pixmorph.commands.reference_args import add_reference_flags
 from pixmorph.data.images import (
     IMAGE_EXTENSIONS,
@@ -60,6 +60,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--overlap", type=int, help="px shared by neighbouring tiles (default: model's)")
     add_device_flags(p)
+    add_ensemble_flag(p)
     p.add_argument(
         "--compile",
         action="store_true",
@@ -198,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
             compile=args.compile,
         )
     translator.memory_budget = budget
+    translator.ensemble = args.ensemble
     if translator.device.type == "cpu":
         reuse_freed_memory()  # a one-shot command: keeping freed memory costs nothing here
     outputs = styled(translator, args)  # bad style options fail before any image is read

@@ -113,7 +113,8 @@ class HRDataset(KeyedDataset):
         s = self.crop_size
         x0, y0 = round(aug.crop_x * (w - s)), round(aug.crop_y * (h - s))
         crop = pixels[y0 : y0 + s, x0 : x0 + s]
-        return crop[:, ::-1] if aug.flip else crop
+        crop = crop[:, ::-1] if aug.flip else crop
+        return np.rot90(crop, aug.turns) if aug.turns else crop  # as transforms.orient
 
     def __getitem__(self, key: int) -> dict[str, Tensor | str]:
         hr = self.hr_pixels(key)

@@ -15,6 +15,10 @@ from pixmorph.data.base import ImageFiles
 from pixmorph.data.images import list_images
 from pixmorph.data.transforms import CENTRE, Augment, draw_augment, preprocess
 from pixmorph.data.val_split import SplitPart, select, split_part
+from pixmorph.errors import ConfigError
+
+# preprocess modes whose training images keep their own shape (a quarter turn would change it)
+NON_SQUARE = ("none", "scale_width")
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class LoadOptions:
     load_size: int = 286
     crop_size: int = 256
     flip: bool = True
+    rotate: bool = False
     train: bool = True
     seed: int = 0
     verify: bool = True
@@ -41,11 +46,17 @@ class LoadOptions:
     def of(cls, cfg: Config, train: bool, root: str | None = None) -> LoadOptions:
         """The options of a training or evaluation dataset (root: its data root, if not data.root)."""
         d = cfg.data
+        if d.rotate and train and d.preprocess in NON_SQUARE:
+            raise ConfigError(
+                f"data.rotate turns square crops; data.preprocess={d.preprocess!r} keeps "
+                "whole images of any shape: use resize_and_crop, crop or scale_width_and_crop"
+            )
         return cls(
             preprocess_mode=d.preprocess if train else "resize_and_crop",
             load_size=d.load_size if train else d.crop_size,
             crop_size=d.crop_size,
             flip=d.flip and train,
+            rotate=d.rotate and train,
             train=train,
             seed=cfg.train.seed,
             verify=d.verify,
@@ -66,8 +77,8 @@ class LoadOptions:
         return ImageFiles(files, verify=self.verify, skip_bad=self.skip_bad, cache=self.cache, **kw)
 
     def augment(self, rng: np.random.Generator) -> Augment:
-        """A random crop position and flip when training, the centre otherwise."""
-        return draw_augment(rng, self.flip) if self.train else CENTRE
+        """A random crop position, flip and turns when training, the centre otherwise."""
+        return draw_augment(rng, self.flip, self.rotate) if self.train else CENTRE
 
     def prepare(self, x: Tensor, aug: Augment, name: str) -> Tensor:
         """Resize and crop (C, H, W) as preprocess_mode says."""

@@ -1,4 +1,5 @@
-"""Training-time preprocessing of (C, H, W) tensors: resize, crop and flip, drawn once per sample.
+"""Training-time preprocessing of (C, H, W) tensors: resize, crop, flip and turn, drawn once per
+sample.
 
 Tensors, not Pillow images, so 16-bit and N-channel data keep their precision and channels.
 """
@@ -20,12 +21,24 @@ class Augment:
 
     crop_x: float  # position of the crop within the free margin, in [0, 1]
     crop_y: float
-    flip: bool
+    flip: bool  # mirrored left to right
+    turns: int = 0  # then turned by this many quarter turns (0-3), anticlockwise
 
 
-def draw_augment(rng: np.random.Generator, flip: bool) -> Augment:
-    """Draw crop position and flip for one sample."""
-    return Augment(float(rng.random()), float(rng.random()), bool(flip and rng.random() < 0.5))
+def draw_augment(rng: np.random.Generator, flip: bool, rotate: bool = False) -> Augment:
+    """Draw crop position, flip and (with `rotate`) quarter turns for one sample.
+
+    Flip and turns together give each of the eight orientations of a square with equal chance.
+    """
+    x, y, mirrored = float(rng.random()), float(rng.random()), bool(flip and rng.random() < 0.5)
+    return Augment(x, y, mirrored, int(rng.integers(4)) if rotate else 0)
+
+
+def orient(x: Tensor, aug: Augment) -> Tensor:
+    """Flip and turn (..., H, W) as `aug` says."""
+    if aug.flip:
+        x = x.flip(-1)
+    return x.rot90(aug.turns, (-2, -1)) if aug.turns else x
 
 
 CENTRE = Augment(0.5, 0.5, False)  # deterministic choice for evaluation
@@ -68,6 +81,4 @@ def preprocess(
         x = _crop(x, crop_size, aug, name)
     elif mode != "none":
         raise DataError(f"unknown preprocess mode {mode!r}")
-    if aug.flip:
-        x = x.flip(-1)
-    return x.contiguous()
+    return orient(x, aug).contiguous()

@@ -113,6 +113,10 @@ class Runtime:
     wrappers behind the same three calls.
     """
 
+    # images that go through one network in one step go as one batch where that gives the same
+    # results (speed/plan.py: SpeedPlan.batch_passes)
+    batch_passes = True
+
     def __init__(self, device: torch.device, precision: str = "fp32") -> None:
         self.device = device
         self.precision = precision
@@ -143,6 +147,9 @@ class Method(nn.Module):
     recipe: ClassVar[str] = ""  # its recipe in configs/ (the published settings)
     # settings that make it tiny (8-16 filters): the shared method tests and smoke runs use them
     tiny_settings: ClassVar[dict[str, Any]] = {}
+    # whether train_step sends several passes through one network as one batch where
+    # runtime.batch_passes allows (calibration times the setting only for such methods)
+    batches_passes: ClassVar[bool] = False
 
     def __init__(self, cfg: Config, device: torch.device, training: bool = True) -> None:
         super().__init__()

@@ -70,6 +70,7 @@ class CUT(Method):
     data_kind = "unaligned"
     directions = ("AtoB",)
     recipe = "cut.yaml"
+    batches_passes = True
     tiny_settings = {
         "model": {
             "generator": {"arch": "resnet_6blocks", "ngf": 8},
@@ -185,7 +186,8 @@ class CUT(Method):
             real_a, real_b = real_a.flip(-1), real_b.flip(-1)
         if not self.m.nce_idt:
             return g_ab(real_a), None
-        if self.m.generator.norm in ("instance", "none") and real_a.shape == real_b.shape:
+        norm_per_image = self.m.generator.norm in ("instance", "none")
+        if self.runtime.batch_passes and norm_per_image and real_a.shape == real_b.shape:
             fake_b, idt_b = g_ab(torch.cat([real_a, real_b])).split(real_a.shape[0])
             return fake_b, idt_b
         return g_ab(real_a), g_ab(real_b)

@@ -36,6 +36,7 @@ class SpeedPlan:
     adam: str = "foreach"  # fused | foreach | loop
     small_maps: bool = False  # convolutions on small maps as one matmul (smallconv.py)
     allocator: str = "system"  # reuse | system (allocator.py)
+    batch_passes: bool = True  # passes through one network as one batch (Method.batches_passes)
     origin: str = "rules"  # how the `auto` values were chosen (calibrate.py), for the log
 
 
@@ -73,6 +74,9 @@ def resolve_speed(
         resolve_adam(train.adam, device),
         bool(small_maps),
         resolve_allocator(train.allocator, device.type),
+        # measured on CPU with bf16 (Zen 4, AMX): three larger CycleGAN passes beat six; on an
+        # unmeasured class calibration times both
+        train.batch_passes is not False,
     )
 
 

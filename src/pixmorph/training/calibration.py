@@ -40,19 +40,23 @@ BatchFn = Callable[[], dict[str, Any]]
 StepFactory = Callable[[SpeedPlan], Callable[[], object]]
 
 
-def candidates(train_setting: Any, name: str, device: torch.device) -> list[Any]:
+def candidates(
+    train_setting: Any, name: str, device: torch.device, batches_passes: bool = False
+) -> list[Any]:
     """The values worth timing for one setting left on `auto` (none: nothing to calibrate)."""
     if train_setting != "auto":
         return []
+    if name == "batch_passes" and not batches_passes:
+        return []  # the method has no passes to batch: both values run the same step
     if name == "precision":
         # emulated bf16 is many times slower than fp32 (measured on Zen 3): never a candidate
         return ["fp32", "bf16"] if cpu_has_native_bf16() else []
     if name == "adam":
         return ["fused", "foreach"]  # the per-parameter loop is never the faster one
-    return [False, True]  # small_maps, channels_last
+    return [False, True]  # small_maps, channels_last, batch_passes
 
 
-CALIBRATED = ("precision", "small_maps", "adam", "channels_last")
+CALIBRATED = ("precision", "small_maps", "adam", "channels_last", "batch_passes")
 
 
 def train_steps(method: Method, cfg: Config, batch: dict[str, Any]) -> StepFactory:
@@ -80,11 +84,13 @@ def calibrate_plan(
     cpu: CpuInfo | None = None,
     repeats: int = 3,
     timer: Callable[[], float] | None = None,
+    batches_passes: bool = False,
 ) -> SpeedPlan:
     """Choose each calibrated `auto` setting by timing its candidates (cached per machine).
 
-    Settings are chosen one after another, each on top of the choices before it. Returns the
-    plan with `origin` saying what was calibrated and whether it came from the cache.
+    Settings are chosen one after another, each on top of the choices before it; batch_passes
+    only where the method has passes to batch (`batches_passes`, Method.batches_passes).
+    Returns the plan with `origin` saying what was calibrated and whether it came from the cache.
     """
     cpu = cpu or read_cpu_info()
     workload = {
@@ -99,7 +105,7 @@ def calibrate_plan(
     extra = {"timer": timer} if timer else {}
     with _rng_kept():
         for name in CALIBRATED:
-            values = candidates(getattr(cfg.train, name), name, device)
+            values = candidates(getattr(cfg.train, name), name, device, batches_passes)
             if len(values) < 2:
                 continue
             # the rule's value first: it stays unless another is clearly faster (MARGIN)
@@ -168,4 +174,5 @@ def maybe_calibrate(
     except Exception as e:  # calibration is an optimisation: never stop a run for it
         log.warning("speed: no calibration (%s: %s); using the rules", type(e).__name__, e)
         return plan
-    return calibrate_plan(plan, cfg, device, train_steps(method, cfg, example), cpu)
+    steps = train_steps(method, cfg, example)
+    return calibrate_plan(plan, cfg, device, steps, cpu, batches_passes=method.batches_passes)

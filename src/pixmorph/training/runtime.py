@@ -75,6 +75,7 @@ class TrainingRuntime(Runtime):
     ) -> None:
         super().__init__(method.device, plan.precision)
         self.plan = plan
+        self.batch_passes = plan.batch_passes
         self.optimizers: dict[str, Optimizer] = {}
         self.schedulers: dict[str, LambdaLR] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
