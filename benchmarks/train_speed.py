@@ -98,9 +98,19 @@ SETTINGS: dict[str, dict[str, Any]] = {
     # CPU class was not measured; fp32_rules takes plan.py's rules without calibrating
     "fp32_auto": {"precision": "fp32"},
     "fp32_rules": {"precision": "fp32", "calibrate": False},
-    # fp32 on auto with the passes through one generator batched, or each run on its own
-    "fp32_batched": {"precision": "fp32", "batch_passes": True},
-    "fp32_apart": {"precision": "fp32", "batch_passes": False},
+    # fp32, eager, the rest on auto, with the passes through one generator batched or each run
+    # on its own (train.batch_passes), and the baseline with only that changed
+    "fp32_batched": {"precision": "fp32", "compile": False, "batch_passes": True},
+    "fp32_apart": {"precision": "fp32", "compile": False, "batch_passes": False},
+    "baseline_batched": {
+        "precision": "fp32",
+        "channels_last": False,
+        "adam": "loop",
+        "compile": False,
+        "small_maps": False,
+        "allocator": "system",
+        "batch_passes": True,
+    },
     "fastest": {},  # every speed setting on auto (plus compile with --compile)
     "fastest_eager": {"compile": False},  # auto, never compiled (short runs, 1-thread timings)
 }

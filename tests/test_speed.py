@@ -184,6 +184,9 @@ def test_resolve_speed_auto(monkeypatch):
     long_run, short_run = TrainConfig(steps=20000), TrainConfig(steps=500)
     if accel.compile_unavailable() is None:
         assert resolve_speed(long_run, CPU, 128, compile_helps=True).compile
+    # ... in bf16: compiled fp32 steps were slower on a CPU
+    fp32_long = TrainConfig(steps=20000, precision="fp32")
+    assert not resolve_speed(fp32_long, CPU, 128, compile_helps=True).compile
     assert not resolve_speed(short_run, CPU, 128, compile_helps=True).compile
     assert not resolve_speed(long_run, CPU, 128, compile_helps=False).compile
     assert not resolve_speed(TrainConfig(compile=False), CPU, 128, compile_helps=True).compile

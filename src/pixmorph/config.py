@@ -95,7 +95,7 @@ class TrainConfig:
     device: str = "auto"  # auto, cpu, cuda, cuda:N, mps
     precision: Precision = "auto"  # auto: bf16 where native and it pays, else fp32; docs/speed.md
     channels_last: bool | Literal["auto"] = "auto"  # auto: on CUDA with bf16/fp16 only
-    compile: bool | Literal["auto"] = "auto"  # auto: ResNets in runs of 2000+ steps
+    compile: bool | Literal["auto"] = "auto"  # auto: ResNets in runs of 2000+ steps (CPU: bf16)
     adam: AdamImpl = "auto"  # auto: fused where the device has it, else foreach
     small_maps: bool | Literal["auto"] = "auto"  # auto: on CPU, convs on <=8x8 maps as matmul
     # several passes through one network as one batch (CycleGAN, CUT); auto: on, timed on CPUs

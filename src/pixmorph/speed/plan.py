@@ -41,7 +41,9 @@ class SpeedPlan:
 
 
 # torch.compile costs 1-3 minutes at the first step and saves ~0.2 s of a ~1.9 s CycleGAN step
-# at 128x128 on the benchmark CPU: `auto` compiles from this many steps on.
+# at 128x128 on the benchmark CPU in bf16: `auto` compiles from this many steps on. In fp32 on a
+# CPU it lost: a compiled CycleGAN-128 step's best of 6 was 13-19 % slower than eager with
+# AVX2 kernels (docs/speed.md), so `auto` compiles CPU runs only in bf16.
 COMPILE_MIN_STEPS = 2000
 
 
@@ -65,7 +67,8 @@ def resolve_speed(
     compile_ = train.compile
     if compile_ == "auto":
         long_run = train.steps >= COMPILE_MIN_STEPS
-        compile_ = compile_helps and long_run and device.type in ("cpu", "cuda")
+        pays_here = device.type == "cuda" or (device.type == "cpu" and precision != "fp32")
+        compile_ = compile_helps and long_run and pays_here
         compile_ = compile_ and compile_unavailable() is None
     return SpeedPlan(
         precision,
