@@ -61,25 +61,20 @@ from pixmorph.methods.settings import build_config
 from pixmorph.training.trainer import build_method
 
 EAGER = {"compile": False, "small_maps": False}
+# how the reference implementations train (see the module's docstring)
+BASELINE: dict[str, Any] = {
+    "precision": "fp32",
+    "channels_last": False,
+    "adam": "loop",
+    "compile": False,
+    "small_maps": False,
+    "allocator": "system",
+    "batch_passes": False,
+}
 SETTINGS: dict[str, dict[str, Any]] = {
-    "baseline": {
-        "precision": "fp32",
-        "channels_last": False,
-        "adam": "loop",
-        "compile": False,
-        "small_maps": False,
-        "allocator": "system",
-        "batch_passes": False,
-    },
-    "baseline_reuse": {  # the baseline with pixmorph's allocator setting only
-        "precision": "fp32",
-        "channels_last": False,
-        "adam": "loop",
-        "compile": False,
-        "small_maps": False,
-        "allocator": "reuse",
-        "batch_passes": False,
-    },
+    "baseline": BASELINE,
+    "baseline_reuse": {**BASELINE, "allocator": "reuse"},  # pixmorph's allocator setting only
+    "baseline_batched": {**BASELINE, "batch_passes": True},  # pixmorph's batched passes only
     "fp32_fused": {
         "precision": "fp32",
         "channels_last": False,
@@ -99,18 +94,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "fp32_auto": {"precision": "fp32"},
     "fp32_rules": {"precision": "fp32", "calibrate": False},
     # fp32, eager, the rest on auto, with the passes through one generator batched or each run
-    # on its own (train.batch_passes), and the baseline with only that changed
+    # on its own (train.batch_passes)
     "fp32_batched": {"precision": "fp32", "compile": False, "batch_passes": True},
     "fp32_apart": {"precision": "fp32", "compile": False, "batch_passes": False},
-    "baseline_batched": {
-        "precision": "fp32",
-        "channels_last": False,
-        "adam": "loop",
-        "compile": False,
-        "small_maps": False,
-        "allocator": "system",
-        "batch_passes": True,
-    },
     "fastest": {},  # every speed setting on auto (plus compile with --compile)
     "fastest_eager": {"compile": False},  # auto, never compiled (short runs, 1-thread timings)
 }
