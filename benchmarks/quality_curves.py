@@ -12,6 +12,7 @@ Prints a Markdown table per run, flushed as each snapshot is scored, and writes 
 one PNG per figure (all runs on one plot) into --out. `--points N` scores N snapshots per run,
 spread over its steps (the last always among them); `--grid N` writes grid.png: the first N
 held-out inputs, each run's last snapshot's translation, and the target, one row per image.
+`--ensemble 8` scores the geometric self-ensemble, as `pixmorph evaluate --ensemble 8` does.
 """
 
 from __future__ import annotations
@@ -78,9 +79,10 @@ def write_grid(files: dict[str, Path], data: str, count: int, path: Path) -> Non
     save_grid([panel], path)
 
 
-def score(file: Path, data: str, realism: Realism | None) -> dict[str, float]:
+def score(file: Path, data: str, realism: Realism | None, ensemble: int = 1) -> dict[str, float]:
     """Mean held-out figures of one checkpoint (and KID), as `pixmorph evaluate` computes them."""
     translator = load_generator(str(file), device="cpu")
+    translator.ensemble = ensemble
     cfg = translator.config
     method_cls = get_method(cfg.method)
     dataset = method_cls.make_dataset(cfg, train=False, root=data)
@@ -109,6 +111,9 @@ def main() -> None:
     parser.add_argument("--names", help="comma list of labels for the runs (default: folder names)")
     parser.add_argument("--points", type=int, default=0, help="snapshots scored per run (0: all)")
     parser.add_argument("--grid", type=int, default=0, help="held-out images in grid.png (0: none)")
+    parser.add_argument(
+        "--ensemble", type=int, default=1, choices=[1, 2, 8], help="as `pixmorph evaluate`"
+    )
     args = parser.parse_args()
     line_buffered()
     print(machine_line())
@@ -132,7 +137,7 @@ def main() -> None:
         last[name] = found[-1][2]
         for step, minutes, file in spread(found, args.points):
             t0 = time.perf_counter()
-            figures = score(file, args.data, realism)
+            figures = score(file, args.data, realism, args.ensemble)
             if not keys:
                 keys = [k for k in figures if k != "count"]
                 print("| minutes | step | " + " | ".join(keys) + " |")
