@@ -263,14 +263,15 @@ def networks(model: nn.Module) -> dict[str, nn.Module]:
 def apply_plan(model: nn.Module, plan: SpeedPlan) -> nn.Module:
     """Apply channels_last and compile to every sub-network of a method; returns model."""
     log.info(
-        "speed: precision %s, channels_last %s, compile %s, adam %s, small_maps %s, allocator %s"
-        " (%s)",
+        "speed: precision %s, channels_last %s, compile %s, adam %s, small_maps %s, allocator %s,"
+        " batch_passes %s (%s)",
         plan.precision,
         plan.channels_last,
         plan.compile,
         plan.adam,
         plan.small_maps,
         plan.allocator,
+        plan.batch_passes,
         plan.origin,
     )
     if plan.allocator == "reuse":
