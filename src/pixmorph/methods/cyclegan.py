@@ -205,7 +205,8 @@ class CycleGAN(Method):
         Images that go through the same generator go as one batch where that gives the same
         results: the generator normalises each image on its own (instance norm or none) and A
         and B images have one shape. Three larger calls instead of six (four without
-        identity) make the step ~8 % faster on a CPU (resnet_9blocks at 128x128, bf16).
+        identity) make the step ~8 % faster on a CPU (resnet_9blocks at 128x128, bf16);
+        train.batch_passes=false runs them apart.
         """
         batched = self.runtime.batch_passes and self.m.generator.norm in ("instance", "none")
         batched = batched and real_a.shape == real_b.shape

@@ -75,7 +75,6 @@ class TrainingRuntime(Runtime):
     ) -> None:
         super().__init__(method.device, plan.precision)
         self.plan = plan
-        self.batch_passes = plan.batch_passes
         self.optimizers: dict[str, Optimizer] = {}
         self.schedulers: dict[str, LambdaLR] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
@@ -98,6 +97,10 @@ class TrainingRuntime(Runtime):
             self.scalers[name] = torch.amp.GradScaler(
                 method.device.type, enabled=plan.precision == "fp16"
             )
+
+    @property
+    def batch_passes(self) -> bool:
+        return self.plan.batch_passes
 
     def optimize(self, name: str, loss: Tensor) -> None:
         opt, scaler = self.optimizers[name], self.scalers[name]
