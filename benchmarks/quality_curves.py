@@ -32,7 +32,7 @@ from pixmorph.evaluation.inception_weights import build_feature_net
 from pixmorph.evaluation.paired import evaluate_paired
 from pixmorph.evaluation.plot import line_plot
 from pixmorph.inference.loading import load_generator
-from pixmorph.inference.translator import translate
+from pixmorph.inference.translator import ENSEMBLES, translate
 from pixmorph.methods.registry import get_method
 from pixmorph.training.samples import save_grid
 
@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=0, help="snapshots scored per run (0: all)")
     parser.add_argument("--grid", type=int, default=0, help="held-out images in grid.png (0: none)")
     parser.add_argument(
-        "--ensemble", type=int, default=1, choices=[1, 2, 8], help="as `pixmorph evaluate`"
+        "--ensemble", type=int, default=1, choices=ENSEMBLES, help="as `pixmorph evaluate`"
     )
     args = parser.parse_args()
     line_buffered()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from pixmorph.inference.translator import ENSEMBLES
+
 
 def add_device_flags(p: argparse.ArgumentParser) -> None:
     """--device and --precision, as translate and serve take them."""
@@ -21,7 +23,7 @@ def add_ensemble_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ensemble",
         type=int,
-        choices=[1, 2, 8],
+        choices=ENSEMBLES,
         default=1,
         help="average the outputs of 1, 2 (with the mirror image) or 8 (every flip and quarter "
         "turn) orientations of each input: up to 8x the time, a little more accurate "

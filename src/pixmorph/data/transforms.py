@@ -41,6 +41,12 @@ def orient(x: Tensor, aug: Augment) -> Tensor:
     return x.rot90(aug.turns, (-2, -1)) if aug.turns else x
 
 
+def upright(x: Tensor, aug: Augment) -> Tensor:
+    """Undo orient: turn (..., H, W) back, then mirror it back."""
+    x = x.rot90(-aug.turns, (-2, -1)) if aug.turns else x
+    return x.flip(-1) if aug.flip else x
+
+
 CENTRE = Augment(0.5, 0.5, False)  # deterministic choice for evaluation
 
 

@@ -15,6 +15,7 @@ from torch import Tensor
 from pixmorph.config import Config
 from pixmorph.data.batching import same_size_runs
 from pixmorph.data.images import convert_mode, to_pil, to_tensor
+from pixmorph.data.transforms import Augment, orient, upright
 from pixmorph.device import autocast
 from pixmorph.errors import ConfigError
 from pixmorph.inference import autotile
@@ -158,11 +159,8 @@ def ensembled(run: Callable[[Tensor], Tensor], x: Tensor, n: int) -> Tensor:
         return run(x)
     total = None
     for k in range(n):
-        mirror, turns = k % 2 == 1, k // 2
-        t = x.flip(-1) if mirror else x
-        y = run(t.rot90(turns, (-2, -1)) if turns else t)
-        y = y.rot90(-turns, (-2, -1)) if turns else y
-        y = y.flip(-1) if mirror else y
+        aug = Augment(0.5, 0.5, flip=k % 2 == 1, turns=k // 2)
+        y = upright(run(orient(x, aug)), aug)
         total = y if total is None else total.add_(y)
     return total.div_(n)
 
